@@ -1,0 +1,83 @@
+"""Running the gateway under uvicorn, optionally with the simulated fleet beside it.
+
+``serve()`` runs in one event loop (uvloop when installed): the fleet's sites, when
+asked for, then uvicorn with httptools. uvicorn turns SIGTERM and SIGINT into a
+graceful shutdown, whose last step closes the runtime, which flushes the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import uvicorn
+
+from tiergate.config import Config, simulated_providers
+from tiergate.gateway.app import build_app
+from tiergate.gateway.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str
+    port: int
+    sim: bool = False
+    sim_base_port: int = 9100
+    sim_seed: int = 0
+    rebuild_for_fleet: bool = False
+
+
+def with_fleet_endpoints(config: Config, endpoints: list) -> Config:  # type: ignore[type-arg]
+    """The config with its providers replaced by the running fleet's endpoints."""
+    from tiergate.config import parse_config
+
+    data = config.model_dump(exclude={"providers"})
+    data["providers"] = simulated_providers(endpoints=endpoints)
+    return parse_config(data, "(defaults for the running fleet)")
+
+
+async def serve(config: Config, options: ServeOptions) -> None:
+    """Serve until SIGTERM/SIGINT; with ``options.sim`` the fleet runs in-process."""
+    fleet = None
+    if options.sim:
+        from tiergate.sim import Fleet
+
+        fleet = Fleet(base_port=options.sim_base_port, seed=options.sim_seed)
+        await fleet.start()
+        if options.rebuild_for_fleet:
+            config = with_fleet_endpoints(config, fleet.endpoints)
+
+    try:
+        runtime = Runtime(config)
+        app = build_app(runtime)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=options.host,
+                port=options.port,
+                loop="none",
+                http="httptools",
+                lifespan="on",
+                access_log=False,
+                log_level="warning",
+                timeout_keep_alive=30,
+                backlog=4096,
+            )
+        )
+        await server.serve()
+    finally:
+        if fleet is not None:
+            await fleet.stop()
+
+
+def run(config: Config, options: ServeOptions) -> None:
+    """Blocking entry point used by ``tiergate serve``."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        asyncio.run(serve(config, options))
+    else:
+        uvloop.run(serve(config, options))
