@@ -109,20 +109,22 @@ class Upstream:
         ``UpstreamConnectError`` when no connection can be made.
         """
         assert self._session is not None, "Upstream.start() was not awaited"
-        wait = min(deadline.first_byte_s, deadline.remaining())
-        if wait <= 0:
+        remaining = deadline.remaining()
+        if remaining <= 0:
             raise UpstreamTimeout(f"{self.id}: no time left", deployment=self.id)
+        # aiohttp enforces all three limits itself: sock_read bounds the wait for
+        # the status line and then every later read (the stream's idle gap).
         timeout = aiohttp.ClientTimeout(
-            total=max(deadline.remaining(), 0.001), sock_connect=deadline.connect_s
+            total=remaining,
+            sock_connect=min(deadline.connect_s, remaining),
+            sock_read=min(deadline.first_byte_s, remaining),
         )
         try:
-            async with asyncio.timeout(wait):
-                response = await self._session.post(
-                    self._url, data=body, timeout=timeout
-                )
-        except TimeoutError as error:
+            response = await self._session.post(self._url, data=body, timeout=timeout)
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             raise UpstreamTimeout(
-                f"{self.id}: no response within {wait:.2f}s", deployment=self.id
+                f"{self.id}: no response within {timeout.sock_read:.2f}s",
+                deployment=self.id,
             ) from error
         except aiohttp.ClientConnectorError as error:
             raise UpstreamConnectError(
@@ -157,11 +159,11 @@ class Upstream:
     async def read_all(
         self, response: aiohttp.ClientResponse, deadline: Deadline
     ) -> bytes:
-        """The whole body of a non-streaming answer, within the deadline."""
+        """The whole body of a non-streaming answer, within the deadline (aiohttp's
+        total and sock_read limits set in ``send`` still apply)."""
         try:
-            async with asyncio.timeout(max(deadline.remaining(), 0.001)):
-                return await response.read()
-        except TimeoutError as error:
+            return await response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             raise UpstreamTimeout(
                 f"{self.id}: body not complete", deployment=self.id
             ) from error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
-import httpx
+import aiohttp
 import pytest
 from openai import AsyncOpenAI
 from PIL import Image
@@ -192,6 +192,5 @@ async def test_models_endpoint_lists_served_models_with_prices(client: AsyncOpen
 
 async def test_healthz(gateway: LiveGateway) -> None:
     """/healthz answers ok and says the fleet is simulated."""
-    async with httpx.AsyncClient() as http:
-        response = await http.get(f"{gateway.url}/healthz")
-    assert response.json() == {"status": "ok", "simulated": True}
+    async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/healthz") as r:
+        assert await r.json() == {"status": "ok", "simulated": True}

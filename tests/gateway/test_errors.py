@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
+import json
+from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -12,17 +17,33 @@ from tests.conftest import GatewayFactory, LiveGateway
 OK_MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-async def _post(gateway: LiveGateway, content: bytes) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
-        return await http.post(
-            f"{gateway.url}/v1/chat/completions",
-            content=content,
+@dataclass
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def _request(gateway: LiveGateway, method: str, path: str, content: bytes = b"") -> Answer:
+    async with aiohttp.ClientSession() as http:
+        async with http.request(
+            method,
+            f"{gateway.url}{path}",
+            data=content,
             headers={"content-type": "application/json"},
-        )
+        ) as response:
+            return Answer(response.status, response.headers.copy(), await response.read())
 
 
-def _assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status
+async def _post(gateway: LiveGateway, content: bytes) -> Answer:
+    return await _request(gateway, "POST", "/v1/chat/completions", content)
+
+
+def _assert_error(response: Answer, status: int, code: str) -> None:
+    assert response.status == status
     error = response.json()["error"]
     assert error["code"] == code
     assert isinstance(error["message"], str) and error["message"]
@@ -106,17 +127,18 @@ async def test_bad_region_header_is_400(client: AsyncOpenAI) -> None:
 
 async def test_unknown_route_and_method(gateway: LiveGateway) -> None:
     """Unknown paths and wrong methods answer in OpenAI's error format."""
-    async with httpx.AsyncClient() as http:
-        missing = await http.get(f"{gateway.url}/v1/nothing")
-        wrong = await http.get(f"{gateway.url}/v1/chat/completions")
-    assert missing.status_code == 404 and "error" in missing.json()
-    assert wrong.status_code == 405 and "error" in wrong.json()
+    missing = await _request(gateway, "GET", "/v1/nothing")
+    wrong = await _request(gateway, "GET", "/v1/chat/completions")
+    assert missing.status == 404 and "error" in missing.json()
+    assert wrong.status == 405 and "error" in wrong.json()
 
 
 async def test_non_ascii_passes_byte_for_byte(gateway: LiveGateway) -> None:
     """Non-ASCII text in the answer reaches the caller as the provider sent it."""
-    body = '{"model": "glm-5", "messages": [{"role": "user", "content": "日本語とहिन्दी"}]}'
+    body = '{"model": "glm-5", "messages": [{"role": "user", "content": "长城有多长？"}]}'
     response = await _post(gateway, body.encode())
-    assert response.status_code == 200
+    assert response.status == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json()["choices"][0]["message"]["content"]
+    content = response.json()["choices"][0]["message"]["content"]
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in content)
+    assert content.split("] ", 1)[1][:4].encode("utf-8") in response.body

@@ -65,6 +65,9 @@ class _Request:
     stream: bool = False
     disconnected: bool = False
     response_started: bool = False
+    # Set just before the last body message: uvicorn then reports "disconnect" to
+    # a pending receive(), which must not be mistaken for the caller leaving.
+    finishing: bool = False
     first_sent: float | None = None
     tokens: Tokens | None = None
 
@@ -191,6 +194,7 @@ class ChatCompletions:
         headers.append(_JSON)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         req.response_started = True
+        req.finishing = True
         await send({"type": "http.response.body", "body": outcome.body})
         return 200
 
@@ -231,6 +235,7 @@ class ChatCompletions:
             self.rt.health.failure(outcome.target.upstream.id, exc.code or "stream")
         finally:
             await outcome.rest.aclose()
+        req.finishing = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
         req.tokens = _tokens(relay.usage, req, relay.text)
@@ -409,6 +414,8 @@ async def _watch_disconnect(
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            if req.finishing:
+                return
             req.disconnected = True
             if task is not None:
                 task.cancel()

@@ -64,6 +64,9 @@ async def serve(config: Config, options: ServeOptions) -> None:
                 access_log=False,
                 log_level="warning",
                 timeout_keep_alive=30,
+                proxy_headers=False,
+                server_header=False,
+                date_header=False,
                 backlog=4096,
             )
         )
