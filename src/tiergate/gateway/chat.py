@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
+import itertools
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ from tiergate.errors import (
 from tiergate.gateway.relay import StreamRelay, error_event
 from tiergate.gateway.runtime import Runtime
 from tiergate.ledger import RequestRecord
-from tiergate.policy import DIRECT_TIER, Decision, Overrides
+from tiergate.policy import Decision, Overrides
 from tiergate.tokens import estimate_message_tokens, estimate_tokens, parse_usage
 
 logger = logging.getLogger(__name__)
@@ -89,12 +90,17 @@ class ChatCompletions:
     def __init__(self, runtime: Runtime):
         self.rt = runtime
         self._limit = runtime.config.limits.max_body_bytes
+        # Request ids: a random per-process prefix and a counter, unique across
+        # replicas and far cheaper than a uuid4 per request.
+        self._id_prefix = os.urandom(6).hex()
+        self._ids = itertools.count(1)
         self._regions = set(runtime.config.regions)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         req = _Request(
-            request_id=_request_id(headers),
+            request_id=headers.get("x-request-id")
+            or f"{self._id_prefix}{next(self._ids):010x}",
             received_at=time.time(),
             started=time.monotonic(),
         )
@@ -142,6 +148,9 @@ class ChatCompletions:
         req.stream = body.get("stream") is True
 
         classification = self._classify(body, overrides)
+        llm = self.rt.llm_classifier
+        if llm is not None and overrides.tier is None and body.get("model") == "auto":
+            classification = await llm.classify(body, classification)
         health = self.rt.health
         stream = req.stream
         decision = req.decision = self.rt.policy.decide(
@@ -374,14 +383,13 @@ def _body_builder(body: dict[str, Any], stream: bool) -> Callable[[Target], byte
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-
-
-def _request_id(headers: dict[str, str]) -> str:
-    given = headers.get("x-request-id", "")
-    if 0 < len(given) <= 128 and given.isascii() and given.isprintable():
-        return given
-    return uuid.uuid4().hex
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    given = headers.get("x-request-id")
+    if given is not None and not (
+        len(given) <= 128 and given.isascii() and given.isprintable()
+    ):
+        del headers["x-request-id"]
+    return headers
 
 
 async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:

@@ -12,12 +12,17 @@ import hashlib
 import hmac
 import logging
 import os
+import time
+from typing import Any
+
+import orjson
 
 from tiergate.attempt import Attempter
-from tiergate.balance import Balancer
+from tiergate.balance import Balancer, Target
+from tiergate.classify.llm import LLMClassifier
 from tiergate.classify.pipeline import Classifier
 from tiergate.config import Config, KeyPolicy
-from tiergate.errors import AuthError
+from tiergate.errors import AuthError, NoDeploymentAvailable
 from tiergate.health import BreakerState, Health
 from tiergate.ledger import LedgerWriter, RequestRecord, open_store
 from tiergate.metrics import Metrics
@@ -63,6 +68,9 @@ class Runtime:
                 queue_max=config.ledger.queue_max,
             )
             self.metrics.watch_ledger(self.ledger)
+        self.llm_classifier: LLMClassifier | None = None
+        if config.classifier.llm.enabled:
+            self.llm_classifier = LLMClassifier(config.classifier, self.complete_internal)
         self._keys = {_digest(os.environ[k.key_env]): k for k in config.auth.keys}
         self.simulated = any(u.simulated for u in self.upstreams)
 
@@ -93,6 +101,30 @@ class Runtime:
             if hmac.compare_digest(digest, presented):
                 return policy
         raise AuthError("unknown API key")
+
+    async def complete_internal(
+        self, model: str, messages: list[dict[str, Any]], timeout_s: float
+    ) -> str:
+        """Answer text of a short chat completion the gateway sends on its own
+        behalf (the LLM classifier), through the same pools, breakers and failover
+        as caller traffic. Raises ``TiergateError`` subclasses on failure."""
+        body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": 8}
+
+        def build(target: Target) -> bytes:
+            return orjson.dumps({**body, "model": target.upstream_model})
+
+        end = time.monotonic() + timeout_s
+        try:
+            outcome = await self.attempter.run(
+                (model,), self.config.region, build, end, stream=False
+            )
+        except NoDeploymentAvailable as error:
+            if time.monotonic() >= end:
+                raise TimeoutError(f"{model} did not answer in {timeout_s:.3f}s") from error
+            raise
+        answer = orjson.loads(outcome.body)
+        content = answer["choices"][0]["message"].get("content")
+        return content if isinstance(content, str) else ""
 
     def record(self, record: RequestRecord) -> None:
         """Hand the finished request to the ledger and metrics (never blocks)."""
