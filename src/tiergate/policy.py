@@ -110,10 +110,9 @@ class Policy:
             models, why = self._within_latency(models, overrides, region, latency)
             reasons.append(why)
 
-        reasons.append(f"-> {models[0]}")
-        return Decision(
-            tier, tuple(models), "; ".join(r for r in reasons if r), classification
-        )
+        kept = [r for r in reasons if r]
+        kept[-1] = f"{kept[-1]} -> {models[0]}"
+        return Decision(tier, tuple(models), "; ".join(kept), classification)
 
     def _initial(
         self, requested: Any, classification: Classification, overrides: Overrides
