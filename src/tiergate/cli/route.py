@@ -18,12 +18,16 @@ def route(
     file: Path | None = typer.Option(
         None, "--file", "-f", help="A chat completion request body (JSON)."
     ),
-    model: str = typer.Option("auto", help="The request's model (auto, tier:X, or a model)."),
+    model: str = typer.Option(
+        "auto", help="The request's model (auto, tier:X, or a model)."
+    ),
     region: str | None = typer.Option(None, help="Caller region (x-tiergate-region)."),
     header: list[str] = typer.Option(
         [], "--header", "-H", help="Override header, e.g. 'x-tiergate-tier: heavy'."
     ),
-    config_file: Path | None = typer.Option(None, "--config", "-c", help="YAML config."),
+    config_file: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Print the tier, model order and reason for a request; nothing is sent."""
@@ -108,7 +112,9 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return
     if "error" in result:
-        typer.echo(f"not routable ({result['error']['code']}): {result['error']['message']}")
+        typer.echo(
+            f"not routable ({result['error']['code']}): {result['error']['message']}"
+        )
         return
     from rich.console import Console
     from rich.table import Table

@@ -23,14 +23,22 @@ def _load(config_file: Path | None):  # type: ignore[no-untyped-def]
 
 @app.command()
 def serve(
-    config_file: Path | None = typer.Option(None, "--config", "-c", help="YAML config."),
-    host: str | None = typer.Option(None, help="Listen address (default: listen.host)."),
+    config_file: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config."
+    ),
+    host: str | None = typer.Option(
+        None, help="Listen address (default: listen.host)."
+    ),
     port: int | None = typer.Option(None, help="Listen port (default: listen.port)."),
     sim: bool = typer.Option(False, "--sim", help="Also run the simulated fleet here."),
     sim_base_port: int = typer.Option(9100, help="First port of the simulated fleet."),
-    ledger: str | None = typer.Option(None, help="Ledger URL (sqlite path or postgresql://)."),
+    ledger: str | None = typer.Option(
+        None, help="Ledger URL (sqlite path or postgresql://)."
+    ),
     no_ledger: bool = typer.Option(False, "--no-ledger", help="Keep no ledger."),
-    log_level: str = typer.Option("warning", help="Log level of the gateway's loggers."),
+    log_level: str = typer.Option(
+        "warning", help="Log level of the gateway's loggers."
+    ),
     access_log: bool = typer.Option(False, help="One log line per request."),
 ) -> None:
     """Run the gateway (OpenAI-compatible, on /v1/chat/completions)."""
@@ -58,13 +66,17 @@ def serve(
         rebuild_for_fleet=sim and config_file is None,
     )
     where = f"http://{options.host}:{options.port}/v1"
-    typer.echo(f"tiergate listening on {where}" + (" (with SIMULATED fleet)" if sim else ""))
+    typer.echo(
+        f"tiergate listening on {where}" + (" (with SIMULATED fleet)" if sim else "")
+    )
     run(config, options)
 
 
 @app.command()
 def models(
-    config_file: Path | None = typer.Option(None, "--config", "-c", help="YAML config."),
+    config_file: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config."
+    ),
 ) -> None:
     """Print the model catalog (prices in USD per million tokens)."""
     from rich.console import Console
@@ -73,7 +85,9 @@ def models(
     catalog = _load(config_file).build_catalog()
     table = Table(title="tiergate catalog (USD per million tokens; '?' = unknown)")
     for column in ("model", "family", "$/M out", "$/M in", "context", "capabilities"):
-        table.add_column(column, justify="right" if "$" in column else "left", no_wrap=True)
+        table.add_column(
+            column, justify="right" if "$" in column else "left", no_wrap=True
+        )
     table.add_column("chat/code/math/zh", justify="right", no_wrap=True)
 
     def price(value: float | None) -> str:
