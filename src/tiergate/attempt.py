@@ -1,28 +1,40 @@
 """Attempts: deadlines, retries with backoff, failover, hedging, stream pre-commit.
 
-``Attempter.run`` walks the balancer's targets until one answers. A retriable
-failure (connect error, timeout, 429, 5xx, 529) moves the request to the next
-target at once; only when a deployment is tried a second time does the attempt
-wait, with jittered exponential backoff, and never past the caller's deadline.
-A non-retriable status (400, 401, 403, 404, 422) ends the request with that error.
+``Attempter.run`` walks the request's candidate models in order and, for each, the
+balancer's deployments in failover order (preferred region, other regions of the
+same provider, then other providers). A retriable failure (connect error, timeout,
+stream cut before the first byte, 429, 5xx, 529) moves the request to the next
+deployment at once; a deployment is only tried a second time when every usable one
+of that model has failed, and then after a jittered exponential backoff. Each
+candidate model gets ``retry.max_retries`` retries; falling back to the next model
+starts a fresh count. Nothing waits past the caller's deadline: every attempt and
+every backoff is cut at it. A non-retriable status (400, 401, 403, 404, 422) ends
+the request with that error at once.
+
+A ``Retry-After`` starts a cooldown: on a 429 it covers every deployment of that
+provider (rate limits belong to the account, not to one region), on a 5xx only the
+deployment that sent it. The request moves on to another deployment meanwhile; only
+when nothing at all is usable does it sleep until the soonest cooldown ends, and
+only if that fits its deadline.
 
 For a stream, an attempt succeeds once the first body bytes arrived: before that,
 failing over is invisible to the caller; after it, the gateway owns the stream and
-can only end it with an error event (see ``gateway.relay``).
+can only end it with an error event (see ``gateway.chat``).
 
 Hedging (non-streaming only, per tier): when the first attempt has not answered
 after the model's observed p95 in that region, a second attempt starts at the next
-target; the first good answer wins and the other is cancelled. Both are counted.
+deployment in failover order; the first good answer wins and the other is
+cancelled. ``Outcome.hedged`` is set when the loser was still running (it was sent,
+so it is billed, and the gateway counts it in cost).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 from tiergate.balance import Balancer, Target
@@ -30,8 +42,10 @@ from tiergate.config import Hedging, Retry
 from tiergate.errors import (
     NoDeploymentAvailable,
     StreamInterrupted,
+    UpstreamConnectError,
     UpstreamError,
     UpstreamStatus,
+    UpstreamTimeout,
 )
 from tiergate.health import Health
 from tiergate.upstream import Deadline, iter_chunks
@@ -39,6 +53,9 @@ from tiergate.upstream import Deadline, iter_chunks
 logger = logging.getLogger(__name__)
 
 BodyFor = Callable[[Target], bytes]
+
+# Retry-After assumed for a 429 that gives none.
+DEFAULT_RATE_LIMIT_S = 1.0
 
 
 @dataclass(slots=True)
@@ -66,6 +83,23 @@ class _RequestDeadline:
 
     def remaining(self) -> float:
         return self.end - time.monotonic()
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one request's attempts have done so far."""
+
+    models: tuple[str, ...]
+    region: str
+    deadline: _RequestDeadline
+    tried: list[str] = field(default_factory=list)
+    # deployment id -> attempts sent to it by this request
+    used: dict[str, int] = field(default_factory=dict)
+    attempts: int = 0
+    last_model: str | None = None
+    # Deployments that refused a connection: not retried by this request, since a
+    # refusal means down, not busy, and a backoff would only delay the failover.
+    refused: set[str] = field(default_factory=set)
 
 
 class Attempter:
@@ -105,82 +139,131 @@ class Attempter:
         A non-retriable ``UpstreamStatus`` propagates as is, for the gateway to pass
         the provider's 4xx through to the caller.
         """
-        deadline = _RequestDeadline(end)
-        tried: list[str] = []
-        used: dict[str, int] = {}
-        attempts = 0
-        max_attempts = self._retry.max_retries + 1
-        last_model: str | None = None
+        run = _Run(models, region, _RequestDeadline(end))
+        budget = {model: self._retry.max_retries + 1 for model in models}
 
-        while attempts < max_attempts:
-            progressed = False
-            targets = self._balancer.targets(models, region)
-            for target in targets:
-                if attempts >= max_attempts or deadline.remaining() <= 0:
-                    break
-                dep_id = target.upstream.id
-                if not self._health.acquire(dep_id):
-                    continue
-                if used.get(dep_id):
-                    await self._backoff(used[dep_id], deadline)
-                    if deadline.remaining() <= 0:
-                        self._health.release(dep_id)
-                        break
-                used[dep_id] = used.get(dep_id, 0) + 1
-                if last_model is not None and target.model != last_model:
-                    self._notify_fallback(last_model, target.model)
-                last_model = target.model
-                if attempts > 0 and self._on_retry is not None:
-                    self._on_retry(dep_id)
-                attempts += 1
-                progressed = True
-
-                try:
-                    if hedge and not stream and attempts == 1:
-                        outcome = await self._hedged(
-                            target, targets, body_for, deadline, tried, used
-                        )
-                    else:
-                        outcome = await self._one(target, body_for, deadline, stream)
-                except UpstreamStatus as error:
-                    if not error.retriable:
-                        self._health.release(dep_id)
-                        raise
-                    tried.append(f"{dep_id}/{target.model}: {error.upstream_status}")
-                    self._record_failure(target, error)
-                except UpstreamError as error:
-                    tried.append(f"{dep_id}/{target.model}: {error.code}")
-                    self._record_failure(target, error)
-                else:
-                    outcome.attempts = attempts + len(outcome.extra_attempts)
-                    outcome.tried = tried
+        while run.deadline.remaining() > 0:
+            for model in models:
+                outcome = await self._run_model(
+                    run, model, budget, body_for, stream, hedge
+                )
+                if outcome is not None:
+                    outcome.attempts = run.attempts
+                    outcome.tried = run.tried
                     return outcome
-
-            if deadline.remaining() <= 0 or attempts >= max_attempts:
+                if run.deadline.remaining() <= 0:
+                    break
+            if not any(budget.values()) or not await self._wait_for_cooldown(run):
                 break
-            if not progressed and not await self._wait_for_cooldown(models, deadline):
-                break
 
-        raise self._exhausted(models, tried, deadline)
+        raise self._exhausted(run)
+
+    async def _run_model(
+        self,
+        run: _Run,
+        model: str,
+        budget: dict[str, int],
+        body_for: BodyFor,
+        stream: bool,
+        hedge: bool,
+    ) -> Outcome | None:
+        """Attempts at ``model`` until one answers, its budget is spent or none of
+        its deployments is usable now (``None`` in the last two cases)."""
+        while budget[model] > 0 and run.deadline.remaining() > 0:
+            target = await self._next_target(run, model)
+            if target is None:
+                return None
+            budget[model] -= 1
+            self._count_attempt(run, target)
+
+            if hedge and not stream and run.attempts == 1:
+                outcome = await self._hedged(run, target, body_for)
+            else:
+                outcome = await self._attempt(run, target, body_for, stream)
+            if outcome is not None:
+                return outcome
+        return None
+
+    async def _next_target(self, run: _Run, model: str) -> Target | None:
+        """The first usable deployment of ``model`` this request has not tried, else
+        the least-tried one after a backoff; claimed (``Health.acquire``) for the
+        attempt. ``None`` when nothing is usable or the deadline passed."""
+        targets = list(self._balancer.targets((model,), run.region))
+        for target in targets:
+            if not run.used.get(target.upstream.id) and self._health.acquire(
+                target.upstream.id
+            ):
+                return target
+
+        retries = sorted(targets, key=lambda t: run.used.get(t.upstream.id, 0))
+        for target in retries:
+            dep_id = target.upstream.id
+            if dep_id in run.refused or not self._health.usable(dep_id):
+                continue
+            await self._backoff(run.used.get(dep_id, 0), run.deadline)
+            # Claimed only after the sleep, so a cancelled request never holds a
+            # half-open breaker's single probe.
+            if run.deadline.remaining() > 0 and self._health.acquire(dep_id):
+                return target
+            return None
+        return None
+
+    def _count_attempt(self, run: _Run, target: Target) -> None:
+        dep_id = target.upstream.id
+        run.used[dep_id] = run.used.get(dep_id, 0) + 1
+        if run.last_model is not None and target.model != run.last_model:
+            self._notify_fallback(run.last_model, target.model)
+        run.last_model = target.model
+        if run.attempts > 0 and self._on_retry is not None:
+            self._on_retry(dep_id)
+        run.attempts += 1
+
+    async def _attempt(
+        self, run: _Run, target: Target, body_for: BodyFor, stream: bool
+    ) -> Outcome | None:
+        """One attempt; a retriable failure is recorded and gives ``None``."""
+        try:
+            return await self._one(target, body_for, run.deadline, stream)
+        except UpstreamStatus as error:
+            if not error.retriable:
+                self._health.release(target.upstream.id)
+                raise
+            self._failed(run, target, error)
+        except UpstreamError as error:
+            self._failed(run, target, error)
+        return None
 
     async def _one(
+        self, target: Target, body_for: BodyFor, request: _RequestDeadline, stream: bool
+    ) -> Outcome:
+        """Send to one deployment. Raises ``UpstreamError``; on anything else
+        (cancellation included) the deployment is released with no verdict."""
+        try:
+            return await self._send(target, body_for, request, stream)
+        except UpstreamError:
+            raise
+        except BaseException:
+            self._health.release(target.upstream.id)
+            raise
+
+    async def _send(
         self, target: Target, body_for: BodyFor, request: _RequestDeadline, stream: bool
     ) -> Outcome:
         upstream = target.upstream
         deadline = Deadline.for_attempt(request.end, upstream.timeouts)
         started = time.monotonic()
+        # aiohttp rounds long timeouts up to whole seconds; this bound is exact.
         try:
-            response = await upstream.send(body_for(target), deadline)
-        except asyncio.CancelledError:
-            self._health.release(upstream.id)
-            raise
+            async with asyncio.timeout(max(0.0, request.remaining())):
+                response = await upstream.send(body_for(target), deadline)
+                if not stream:
+                    body = await upstream.read_all(response, deadline)
+        except TimeoutError as error:
+            raise UpstreamTimeout(
+                f"{upstream.id}: request deadline reached", deployment=upstream.id
+            ) from error
 
         if not stream:
-            try:
-                body = await upstream.read_all(response, deadline)
-            except asyncio.CancelledError:
-                self._health.release(upstream.id)
-                raise
             now = time.monotonic()
             self._health.success(upstream.id, (now - started) * 1000)
             self._health.observe_latency(
@@ -191,11 +274,7 @@ class Attempter:
         chunks = iter_chunks(upstream, response, deadline)
         try:
             first = await anext(chunks, b"")
-        except asyncio.CancelledError:
-            await chunks.aclose()
-            self._health.release(upstream.id)
-            raise
-        except UpstreamError:
+        except BaseException:
             await chunks.aclose()
             raise
         if not first:
@@ -211,134 +290,158 @@ class Attempter:
         return Outcome(target, 0, [], started, now, first_chunk=first, rest=chunks)
 
     async def _hedged(
-        self,
-        first: Target,
-        targets: Iterator[Target],
-        body_for: BodyFor,
-        deadline: _RequestDeadline,
-        tried: list[str],
-        used: dict[str, int],
-    ) -> Outcome:
-        """Run ``first``; past the hedge delay with no answer, race a second target."""
+        self, run: _Run, first: Target, body_for: BodyFor
+    ) -> Outcome | None:
+        """Run ``first``; past the hedge delay with no answer, race a second target.
+
+        Every failure is recorded here; ``None`` means both attempts failed."""
         after_ms = self._health.latency(
             first.model, first.upstream.region, False, self._hedging.percentile
         )
         delay = (
             after_ms if after_ms is not None else self._hedging.default_after_ms
         ) / 1000
-        primary = asyncio.ensure_future(self._one(first, body_for, deadline, False))
-        done, _ = await asyncio.wait(
-            {primary}, timeout=min(delay, deadline.remaining())
-        )
-        if done:
-            return primary.result()
+        primary = asyncio.ensure_future(self._one(first, body_for, run.deadline, False))
+        racing: dict[asyncio.Future[Outcome], Target] = {primary: first}
+        try:
+            await asyncio.wait({primary}, timeout=min(delay, run.deadline.remaining()))
+            if not primary.done():
+                second = self._hedge_target(run, first)
+                if second is not None:
+                    logger.info(
+                        "hedging %s after %.0fms -> %s",
+                        first.upstream.id,
+                        delay * 1000,
+                        second.upstream.id,
+                    )
+                    self._count_attempt(run, second)
+                    backup = asyncio.ensure_future(
+                        self._one(second, body_for, run.deadline, False)
+                    )
+                    racing[backup] = second
+            return await self._race(run, racing)
+        finally:
+            # The losers (and everything, when the caller went away): cancelled and
+            # awaited, so no upstream request outlives this one.
+            for task in racing:
+                task.cancel()
+            if racing:
+                await asyncio.gather(*racing, return_exceptions=True)
 
-        second = self._next_usable(targets, first, used)
-        if second is None:
-            return await primary
-        logger.info(
-            "hedging %s after %.0fms -> %s",
-            first.upstream.id,
-            delay * 1000,
-            second.upstream.id,
-        )
-        backup = asyncio.ensure_future(self._one(second, body_for, deadline, False))
-        racing = {primary: first, backup: second}
-        error: UpstreamError | None = None
-
+    async def _race(
+        self, run: _Run, racing: dict[asyncio.Future[Outcome], Target]
+    ) -> Outcome | None:
+        """The first good answer among ``racing``; the ones still running when it
+        comes stay in ``racing`` for the caller to cancel."""
         while racing:
             done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 target = racing.pop(task)
-                if task.exception() is None:
-                    for loser, loser_target in racing.items():
-                        loser.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, UpstreamError):
-                            await loser
-                        self._health.release(loser_target.upstream.id)
+                error = task.exception()
+                if error is None:
                     outcome = task.result()
-                    outcome.hedged = True
-                    outcome.extra_attempts = [first if target is second else second]
+                    outcome.hedged = bool(racing)
+                    outcome.extra_attempts = list(racing.values())
                     return outcome
-                exc = task.exception()
-                if isinstance(exc, UpstreamStatus) and not exc.retriable:
-                    for loser in racing:
-                        loser.cancel()
-                    raise exc
-                if isinstance(exc, UpstreamError):
-                    tried.append(f"{target.upstream.id}/{target.model}: {exc.code}")
-                    self._record_failure(target, exc)
-                    error = exc
-                else:
-                    raise exc  # type: ignore[misc]
-        assert error is not None
-        raise error
-
-    def _next_usable(
-        self, targets: Iterator[Target], current: Target, used: dict[str, int]
-    ) -> Target | None:
-        for target in targets:
-            dep_id = target.upstream.id
-            if dep_id == current.upstream.id or used.get(dep_id):
-                continue
-            if self._health.acquire(dep_id):
-                used[dep_id] = 1
-                return target
+                if isinstance(error, UpstreamStatus) and not error.retriable:
+                    raise error
+                if not isinstance(error, UpstreamError):
+                    raise error
+                self._failed(run, target, error)
         return None
 
-    def _record_failure(self, target: Target, error: UpstreamError) -> None:
-        retry_after = error.retry_after_s if isinstance(error, UpstreamStatus) else None
-        if isinstance(error, UpstreamStatus) and error.upstream_status == 429:
-            retry_after = retry_after if retry_after is not None else 1.0
-        self._health.failure(target.upstream.id, error.code or "error", retry_after)
+    def _hedge_target(self, run: _Run, current: Target) -> Target | None:
+        """The next untried usable deployment in failover order, any model."""
+        for model in run.models:
+            for target in self._balancer.targets((model,), run.region):
+                dep_id = target.upstream.id
+                if dep_id == current.upstream.id or run.used.get(dep_id):
+                    continue
+                if self._health.acquire(dep_id):
+                    return target
+        return None
+
+    def _failed(self, run: _Run, target: Target, error: UpstreamError) -> None:
+        """Note a retriable failure in the request's list and in health."""
+        what = (
+            str(error.upstream_status)
+            if isinstance(error, UpstreamStatus)
+            else error.code or "error"
+        )
+        run.tried.append(f"{target.upstream.id}/{target.model}: {what}")
+        dep_id = target.upstream.id
+        if not isinstance(error, UpstreamStatus):
+            if _refused(error):
+                run.refused.add(dep_id)
+            self._health.failure(dep_id, error.code or "error")
+            return
+
+        retry_after = error.retry_after_s
+        if error.upstream_status != 429:
+            self._health.failure(dep_id, error.code or "error", retry_after)
+            return
+        seconds = retry_after if retry_after is not None else DEFAULT_RATE_LIMIT_S
+        if seconds <= 0:
+            # "Retry-After: 0": nothing to wait for, and no verdict on health.
+            self._health.release(dep_id)
+            return
+        siblings = self._balancer.deployments_of(target.upstream.provider)
+        self._health.cool_down(
+            [u.id for u in siblings],
+            seconds,
+            f"429 from {dep_id}, Retry-After {seconds:g}s",
+        )
+        self._health.failure(dep_id, error.code or "upstream_429", seconds)
 
     async def _backoff(self, previous_tries: int, deadline: _RequestDeadline) -> None:
-        base = self._retry.backoff_base_s * (2 ** (previous_tries - 1))
+        base = self._retry.backoff_base_s * (2 ** max(0, previous_tries - 1))
         delay = min(self._retry.backoff_max_s, base) * (0.5 + self._rng.random() / 2)
         delay = min(delay, max(0.0, deadline.remaining() - 0.01))
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def _wait_for_cooldown(
-        self, models: tuple[str, ...], deadline: _RequestDeadline
-    ) -> bool:
+    async def _wait_for_cooldown(self, run: _Run) -> bool:
         """With nothing usable now, sleep until the soonest Retry-After ends, if that
         fits the deadline. Returns False when waiting cannot help."""
-        waits = [
-            self._health.cooldown_remaining(u.id)
-            for model in models
-            for u in self._balancer.deployments_for(model)
-        ]
-        pending = [w for w in waits if w > 0]
+        pending = [w for w in self._cooldowns(run.models) if w > 0]
         if not pending:
             return False
         soonest = min(pending)
-        if soonest >= deadline.remaining():
+        if soonest >= run.deadline.remaining():
             return False
         await asyncio.sleep(soonest)
         return True
 
-    def _exhausted(
-        self, models: tuple[str, ...], tried: list[str], deadline: _RequestDeadline
-    ) -> NoDeploymentAvailable:
-        cooldowns = [
+    def _cooldowns(self, models: tuple[str, ...]) -> list[float]:
+        return [
             self._health.cooldown_remaining(u.id)
             for model in models
             for u in self._balancer.deployments_for(model)
         ]
-        pending = [c for c in cooldowns if c > 0]
+
+    def _exhausted(self, run: _Run) -> NoDeploymentAvailable:
+        pending = [c for c in self._cooldowns(run.models) if c > 0]
         what = (
-            "; ".join(tried)
-            if tried
+            "; ".join(run.tried)
+            if run.tried
             else "no healthy deployment (breakers open or cooling down)"
         )
-        late = " (deadline reached)" if deadline.remaining() <= 0 else ""
+        late = " (deadline reached)" if run.deadline.remaining() <= 0 else ""
         return NoDeploymentAvailable(
-            f"no deployment could serve {', '.join(models)}{late}: {what}",
-            tried=tried,
+            f"no deployment could serve {', '.join(run.models)}{late}: {what}",
+            tried=run.tried,
             retry_after_s=min(pending) if pending else None,
         )
 
     def _notify_fallback(self, from_model: str, to_model: str) -> None:
         if self._on_fallback is not None:
             self._on_fallback(from_model, to_model)
+
+
+def _refused(error: UpstreamError) -> bool:
+    """Whether the connection was refused outright (nothing listens there), as
+    opposed to a dropped keep-alive connection, which is worth one more try."""
+    if not isinstance(error, UpstreamConnectError):
+        return False
+    cause = getattr(error.__cause__, "os_error", error.__cause__)
+    return isinstance(cause, ConnectionRefusedError)

@@ -44,7 +44,9 @@ class Balancer:
         self._nearest = nearest
         self._rng = rng or random.Random()
         self._by_model: dict[str, list[Upstream]] = {}
+        self._by_provider: dict[str, list[Upstream]] = {}
         for upstream in upstreams:
+            self._by_provider.setdefault(upstream.provider, []).append(upstream)
             for model in upstream.models:
                 self._by_model.setdefault(model, []).append(upstream)
 
@@ -54,6 +56,10 @@ class Balancer:
 
     def deployments_for(self, model: str) -> list[Upstream]:
         return list(self._by_model.get(model, ()))
+
+    def deployments_of(self, provider: str) -> list[Upstream]:
+        """Every deployment of ``provider`` (they share its account and limits)."""
+        return list(self._by_provider.get(provider, ()))
 
     def targets(self, models: tuple[str, ...], region: str) -> Iterator[Target]:
         """Lazily yield targets for ``models`` in failover order; later models are

@@ -13,6 +13,14 @@ outcomes:
 After closing, a deployment takes traffic back gradually over ``ramp_s`` (the share
 admitted rises linearly), so a flapping deployment never gets full rate at once.
 
+Only a probe's verdict moves an open breaker: a success that arrives while the
+breaker is open (a request that was already in flight when it opened) is counted but
+does not close it. The probe is either the one real request a half-open breaker lets
+through or, with ``probe_interval_s`` set, a tiny request from ``tiergate.probe``.
+
+A ``Retry-After`` starts a cooldown instead: the deployment gets nothing until it
+ends, and the breaker does not count it, since a rate limit says nothing about health.
+
 State is per process. Several replicas each learn health on their own; sharing it
 through Redis is not built yet, so a replica may send a few requests to a deployment
 that another replica already knows to be down.
@@ -59,7 +67,9 @@ class LatencyWindow:
     def add(self, value_ms: float) -> None:
         self._samples.append(value_ms)
         self._since += 1
-        if self._since >= RECOMPUTE_EVERY:
+        # A young window moves a lot with each sample, and sorting a few dozen values
+        # is cheap, so it is recomputed on every read until it has some history.
+        if self._since >= RECOMPUTE_EVERY or len(self._samples) <= 4 * RECOMPUTE_EVERY:
             self._cache.clear()
             self._since = 0
 
@@ -168,6 +178,43 @@ class Health:
     def cooldown_remaining(self, dep_id: str) -> float:
         return max(0.0, self._deps[dep_id].cooldown_until - self._clock())
 
+    def cool_down(self, dep_ids: list[str], seconds: float, reason: str) -> None:
+        """Send nothing to ``dep_ids`` for ``seconds`` (a provider's Retry-After that
+        covers all of its deployments). Breakers are not touched."""
+        until = self._clock() + seconds
+        for dep_id in dep_ids:
+            dep = self._deps[dep_id]
+            dep.cooldown_until = max(dep.cooldown_until, until)
+        logger.warning(
+            "deployments %s cooling down for %.1fs (%s)",
+            ", ".join(dep_ids),
+            seconds,
+            reason,
+            extra={"deployments": dep_ids, "retry_after_s": seconds},
+        )
+
+    def needs_probe(self, dep_id: str) -> bool:
+        """Whether an active probe should test this deployment now: its breaker is
+        not closed, no probe is in flight and it is not cooling down."""
+        dep = self._deps[dep_id]
+        return (
+            dep.state is not BreakerState.CLOSED
+            and not dep.probe_in_flight
+            and self._clock() >= dep.cooldown_until
+        )
+
+    def begin_probe(self, dep_id: str) -> bool:
+        """Claim the single probe of a deployment whose breaker is not closed, even
+        before its open period ends (the active probe may find it healthy sooner).
+        Returns False when it is closed or a probe is already in flight; the probe's
+        verdict goes to ``success`` / ``failure`` like any attempt's."""
+        if not self.needs_probe(dep_id):
+            return False
+        dep = self._deps[dep_id]
+        self._set_state(dep, BreakerState.HALF_OPEN)
+        dep.probe_in_flight = True
+        return True
+
     # -- outcomes ------------------------------------------------------------------
 
     def success(self, dep_id: str, latency_ms: float | None = None) -> None:
@@ -181,12 +228,15 @@ class Health:
         )
         if latency_ms is not None:
             self._dep_latency.setdefault(dep_id, LatencyWindow()).add(latency_ms)
-        if dep.state is not BreakerState.CLOSED:
+        if dep.state is BreakerState.HALF_OPEN:
             dep.closed_at = self._clock()
             dep.outcomes.clear()
+            dep.consecutive_errors = 0
             self._set_state(dep, BreakerState.CLOSED)
-        elif not dep.outcomes[-1]:
+        elif dep.state is BreakerState.CLOSED and not dep.outcomes[-1]:
             self._maybe_open(dep)
+        # OPEN: a late answer from before the breaker opened proves little; only a
+        # probe (half-open) may close it.
 
     def failure(
         self, dep_id: str, error: str, retry_after_s: float | None = None
@@ -199,13 +249,15 @@ class Health:
         dep.last_error = error
         dep.probe_in_flight = False
         if retry_after_s is not None and retry_after_s > 0:
-            dep.cooldown_until = max(dep.cooldown_until, now + retry_after_s)
-            logger.warning(
-                "deployment %s cooling down for %.1fs (Retry-After)",
-                dep_id,
-                retry_after_s,
-                extra={"deployment": dep_id, "retry_after_s": retry_after_s},
-            )
+            until = now + retry_after_s
+            if until > dep.cooldown_until + 0.05:
+                logger.warning(
+                    "deployment %s cooling down for %.1fs (Retry-After)",
+                    dep_id,
+                    retry_after_s,
+                    extra={"deployment": dep_id, "retry_after_s": retry_after_s},
+                )
+            dep.cooldown_until = max(dep.cooldown_until, until)
             # A rate limit says nothing about health; do not count it to the breaker.
             return
         dep.consecutive_errors += 1
@@ -295,6 +347,12 @@ class Health:
                         dep.outcomes.count(False) / len(dep.outcomes), 3
                     )
                     if dep.outcomes
+                    else 0.0,
+                    "probe_in_flight": dep.probe_in_flight,
+                    "ramp_remaining_s": round(
+                        max(0.0, self._settings.ramp_s - (now - dep.closed_at)), 3
+                    )
+                    if dep.state is BreakerState.CLOSED
                     else 0.0,
                     "successes": dep.successes,
                     "failures": dep.failures,

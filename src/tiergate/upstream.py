@@ -12,10 +12,11 @@ import asyncio
 import email.utils
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import aiohttp
+import yarl
 
 from tiergate.config import Deployment, Provider, Timeouts, api_key_for
 from tiergate.errors import (
@@ -69,7 +70,8 @@ class Upstream:
         self.timeouts: Timeouts = (
             dep.timeouts or provider.timeouts or defaults or Timeouts()
         )
-        self._url = dep.base_url.rstrip("/") + "/chat/completions"
+        # Parsed once: aiohttp would otherwise parse the string on every request.
+        self._url = yarl.URL(dep.base_url.rstrip("/") + "/chat/completions")
         self._headers = {
             "Authorization": f"Bearer {api_key_for(provider, dep)}",
             "Content-Type": "application/json",
@@ -79,7 +81,7 @@ class Upstream:
 
     def __repr__(self) -> str:
         # Never show the key: the headers are left out on purpose.
-        return f"Upstream({self.id!r}, {self._url!r})"
+        return f"Upstream({self.id!r}, {str(self._url)!r})"
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -94,6 +96,8 @@ class Upstream:
             timeout=aiohttp.ClientTimeout(total=None),
             skip_auto_headers=("User-Agent",),
             auto_decompress=False,
+            # Providers set no cookies worth keeping; the jar costs time per request.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -112,18 +116,30 @@ class Upstream:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise UpstreamTimeout(f"{self.id}: no time left", deployment=self.id)
-        # aiohttp enforces all three limits itself: sock_read bounds the wait for
-        # the status line and then every later read (the stream's idle gap).
+        # aiohttp enforces these limits itself. sock_read bounds the wait for the
+        # status line and then every later read, so it is the larger of the first-
+        # byte and idle limits; a shorter first-byte limit gets a timer of its own
+        # (the default config has both equal, so the common path has no extra timer).
+        first_byte = min(deadline.first_byte_s, remaining)
+        sock_read = max(first_byte, min(deadline.idle_s, remaining))
         timeout = aiohttp.ClientTimeout(
             total=remaining,
             sock_connect=min(deadline.connect_s, remaining),
-            sock_read=min(deadline.first_byte_s, remaining),
+            sock_read=sock_read,
         )
         try:
-            response = await self._session.post(self._url, data=body, timeout=timeout)
+            if first_byte < sock_read:
+                async with asyncio.timeout(first_byte):
+                    response = await self._session.post(
+                        self._url, data=body, timeout=timeout
+                    )
+            else:
+                response = await self._session.post(
+                    self._url, data=body, timeout=timeout
+                )
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             raise UpstreamTimeout(
-                f"{self.id}: no response within {timeout.sock_read:.2f}s",
+                f"{self.id}: no response within {first_byte:.2f}s",
                 deployment=self.id,
             ) from error
         except aiohttp.ClientConnectorError as error:
@@ -177,7 +193,7 @@ class Upstream:
 
 async def iter_chunks(
     upstream: Upstream, response: aiohttp.ClientResponse, deadline: Deadline
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Raw body chunks as they arrive, each within the idle gap and the deadline.
 
     Raises ``UpstreamTimeout`` on a gap longer than ``idle_s`` or when the deadline

@@ -7,7 +7,7 @@ import importlib
 
 from tiergate.cli.app import app
 
-_COMMAND_MODULES = ("serve", "route", "sim", "classifier", "measure", "demo")
+_COMMAND_MODULES = ("serve", "route", "sim", "classifier", "measure", "demo", "chaos")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"tiergate.cli.{_name}")

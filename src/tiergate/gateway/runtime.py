@@ -70,13 +70,19 @@ class Runtime:
             self.metrics.watch_ledger(self.ledger)
         self.llm_classifier: LLMClassifier | None = None
         if config.classifier.llm.enabled:
-            self.llm_classifier = LLMClassifier(config.classifier, self.complete_internal)
+            self.llm_classifier = LLMClassifier(
+                config.classifier, self.complete_internal
+            )
         self._keys = {_digest(os.environ[k.key_env]): k for k in config.auth.keys}
         self.simulated = any(u.simulated for u in self.upstreams)
 
     async def start(self) -> None:
+        from tiergate.probe import Prober
+
         for upstream in self.upstreams:
             await upstream.start()
+        self.prober = Prober(self.health, self.upstreams, self.config.breaker)
+        self.prober.start()
         if self.ledger is not None:
             await self.ledger.start()
         for upstream in self.upstreams:
@@ -84,6 +90,9 @@ class Runtime:
 
     async def close(self) -> None:
         """Flush the ledger first (nothing completed may be lost), then the pools."""
+        prober = getattr(self, "prober", None)
+        if prober is not None:
+            await prober.stop()
         if self.ledger is not None:
             await self.ledger.close()
         for upstream in self.upstreams:
@@ -120,7 +129,9 @@ class Runtime:
             )
         except NoDeploymentAvailable as error:
             if time.monotonic() >= end:
-                raise TimeoutError(f"{model} did not answer in {timeout_s:.3f}s") from error
+                raise TimeoutError(
+                    f"{model} did not answer in {timeout_s:.3f}s"
+                ) from error
             raise
         answer = orjson.loads(outcome.body)
         content = answer["choices"][0]["message"].get("content")
