@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -141,6 +141,16 @@ class LedgerSettings(_Frozen):
     queue_max: int = Field(default=50_000, gt=0)
 
 
+class SharedState(_Frozen):
+    """Health shared across replicas. ``memory`` keeps it in this process; ``redis``
+    publishes breaker openings and Retry-After cooldowns for the other replicas."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "tiergate"
+    sync_interval_s: float = Field(default=0.25, gt=0)
+
+
 class Config(_Frozen):
     """The whole file. See the README's config reference for every field."""
 
@@ -160,6 +170,7 @@ class Config(_Frozen):
     breaker: Breaker = Breaker()
     hedging: Hedging = Hedging()
     ledger: LedgerSettings = LedgerSettings()
+    state: SharedState = SharedState()
     access_log: bool = False
     exclude_models: list[str] = Field(default_factory=list)
     exclude_tiers: list[str] = Field(default_factory=list)

@@ -21,9 +21,10 @@ through or, with ``probe_interval_s`` set, a tiny request from ``tiergate.probe`
 A ``Retry-After`` starts a cooldown instead: the deployment gets nothing until it
 ends, and the breaker does not count it, since a rate limit says nothing about health.
 
-State is per process. Several replicas each learn health on their own; sharing it
-through Redis is not built yet, so a replica may send a few requests to a deployment
-that another replica already knows to be down.
+State lives in the process. With ``state.backend: redis`` the decisions that matter
+across replicas (a breaker opening, a Retry-After cooldown) are published through
+``tiergate.state`` and applied here by ``apply_remote``, so one replica's discovery
+keeps the others away too; error windows and latency stay per process.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class DeploymentHealth:
 
 
 StateListener = Callable[[str, BreakerState], None]
+# (deployment, "open" | "cooldown", seconds): a decision worth sharing with replicas.
+EventListener = Callable[[str, str, float], None]
 
 
 class Health:
@@ -121,11 +124,13 @@ class Health:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_change: StateListener | None = None,
+        on_event: EventListener | None = None,
     ):
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_change = on_change
+        self.on_event = on_event
         self._deps = {
             dep_id: DeploymentHealth(
                 dep_id, region, outcomes=deque(maxlen=settings.window)
@@ -185,6 +190,7 @@ class Health:
         for dep_id in dep_ids:
             dep = self._deps[dep_id]
             dep.cooldown_until = max(dep.cooldown_until, until)
+            self._emit(dep_id, "cooldown", seconds)
         logger.warning(
             "deployments %s cooling down for %.1fs (%s)",
             ", ".join(dep_ids),
@@ -258,6 +264,7 @@ class Health:
                     extra={"deployment": dep_id, "retry_after_s": retry_after_s},
                 )
             dep.cooldown_until = max(dep.cooldown_until, until)
+            self._emit(dep_id, "cooldown", retry_after_s)
             # A rate limit says nothing about health; do not count it to the breaker.
             return
         dep.consecutive_errors += 1
@@ -289,6 +296,31 @@ class Health:
         dep.open_for = min(s.open_s * (2**dep.reopens), s.max_open_s)
         dep.opened_at = now
         self._set_state(dep, BreakerState.OPEN)
+        self._emit(dep.id, "open", dep.open_for)
+
+    def _emit(self, dep_id: str, kind: str, seconds: float) -> None:
+        if self.on_event is not None:
+            self.on_event(dep_id, kind, seconds)
+
+    def apply_remote(self, dep_id: str, kind: str, seconds: float) -> None:
+        """Apply another replica's decision: stay away from ``dep_id`` for
+        ``seconds`` more. An open breaker here then probes on its own when the time
+        is up. Applying never publishes again, so replicas do not echo each other."""
+        dep = self._deps.get(dep_id)
+        if dep is None or seconds <= 0:
+            return
+        now = self._clock()
+        if kind == "cooldown":
+            dep.cooldown_until = max(dep.cooldown_until, now + seconds)
+        elif kind == "open":
+            if (
+                dep.state is BreakerState.OPEN
+                and dep.opened_at + dep.open_for >= now + seconds
+            ):
+                return
+            dep.opened_at, dep.open_for = now, seconds
+            dep.last_error = "opened by another replica"
+            self._set_state(dep, BreakerState.OPEN)
 
     def _set_state(self, dep: DeploymentHealth, state: BreakerState) -> None:
         if dep.state is state:

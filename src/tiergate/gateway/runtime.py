@@ -27,6 +27,8 @@ from tiergate.health import BreakerState, Health
 from tiergate.ledger import LedgerWriter, RequestRecord, open_store
 from tiergate.metrics import Metrics
 from tiergate.policy import Policy
+from tiergate.probe import Prober
+from tiergate.state import SharedHealth
 from tiergate.upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,16 @@ class Runtime:
                 queue_max=config.ledger.queue_max,
             )
             self.metrics.watch_ledger(self.ledger)
+        self.prober = Prober(self.health, self.upstreams, config.breaker)
+        self.shared: SharedHealth | None = None
+        if config.state.backend == "redis":
+            self.shared = SharedHealth(
+                config.state.redis_url,
+                self.health,
+                [u.id for u in self.upstreams],
+                prefix=config.state.prefix,
+                interval_s=config.state.sync_interval_s,
+            )
         self.llm_classifier: LLMClassifier | None = None
         if config.classifier.llm.enabled:
             self.llm_classifier = LLMClassifier(
@@ -77,22 +89,23 @@ class Runtime:
         self.simulated = any(u.simulated for u in self.upstreams)
 
     async def start(self) -> None:
-        from tiergate.probe import Prober
-
+        """Open pools, the ledger and shared state. Raises when the ledger store or
+        Redis (with ``state.backend: redis``) cannot be reached."""
         for upstream in self.upstreams:
             await upstream.start()
-        self.prober = Prober(self.health, self.upstreams, self.config.breaker)
         self.prober.start()
         if self.ledger is not None:
             await self.ledger.start()
+        if self.shared is not None:
+            await self.shared.start()
         for upstream in self.upstreams:
             self.metrics.set_breaker(upstream.id, BreakerState.CLOSED.value)
 
     async def close(self) -> None:
         """Flush the ledger first (nothing completed may be lost), then the pools."""
-        prober = getattr(self, "prober", None)
-        if prober is not None:
-            await prober.stop()
+        await self.prober.stop()
+        if self.shared is not None:
+            await self.shared.close()
         if self.ledger is not None:
             await self.ledger.close()
         for upstream in self.upstreams:
