@@ -14,7 +14,7 @@ from tiergate.cli import app
 
 runner = CliRunner()
 
-EVAL_ROWS = [
+EVAL_ROWS: list[dict[str, object]] = [
     {
         "prompt": "Janet has 3 apples and buys 5 more. How many does she have?",
         "tier": "reasoning",
@@ -211,3 +211,53 @@ def test_train_without_data_is_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "no training source" in result.output
+
+
+def test_train_hold_out_leaves_a_source_out(tmp_path: Path) -> None:
+    """--hold-out trains without a source and evaluates on all of its rows."""
+    data = tiny_data_dir(tmp_path / "prompts")
+    result = runner.invoke(
+        app,
+        [
+            "classifier",
+            "train",
+            "--data-dir",
+            str(data),
+            "--hold-out",
+            "vicuna_bench",
+            "--out",
+            str(tmp_path / "m.npz"),
+            "--report-dir",
+            str(tmp_path / "r"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["held_out_sources"] == ["vicuna_bench"]
+    assert "vicuna_bench" not in summary["sources"]
+    assert summary["unseen_vicuna_bench"]["rows"] == 30
+    train_rows = (tmp_path / "r" / "train.jsonl").read_text()
+    assert "neighbour" not in train_rows
+
+
+def test_train_hold_out_unknown_source_is_usage_error(tmp_path: Path) -> None:
+    """Holding out a source the data dir lacks is a usage error naming it."""
+    data = tiny_data_dir(tmp_path / "prompts")
+    result = runner.invoke(
+        app,
+        [
+            "classifier",
+            "train",
+            "--data-dir",
+            str(data),
+            "--hold-out",
+            "nosuch",
+            "--out",
+            str(tmp_path / "m.npz"),
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "nosuch" in result.output

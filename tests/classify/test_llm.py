@@ -99,9 +99,9 @@ async def test_simulated_fleet_answer(
     ) -> str:
         reply = await sim_client.chat.completions.create(
             model=model,
-            messages=messages,
+            messages=messages,  # type: ignore[arg-type]
             max_tokens=8,
-            timeout=timeout_s,  # type: ignore[arg-type]
+            timeout=timeout_s,
         )
         seen.append(reply.choices[0].message.content or "")
         return seen[-1]
@@ -133,8 +133,8 @@ async def test_simulated_fleet_too_slow(
     ) -> str:
         reply = await sim_client.chat.completions.create(
             model=model,
-            messages=messages,
-            max_tokens=8,  # type: ignore[arg-type]
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=8,
         )
         return reply.choices[0].message.content or ""
 

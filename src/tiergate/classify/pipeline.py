@@ -17,12 +17,13 @@ Tools and ``response_format`` are recorded in ``needs`` and the reason.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tiergate.classify.features import cjk_share, code_points
-from tiergate.classify.intent import Intent, IntentModel
+from tiergate.classify.features import cjk_share
+from tiergate.classify.intent import IntentModel
 from tiergate.classify.settings import ClassifierSettings
 from tiergate.classify.signals import (
     MEDIA_NEEDS,
@@ -74,6 +75,13 @@ class Classifier:
         unknown = set(self.model.labels) - set(settings.intent_tiers)
         if unknown:
             raise ValueError(f"model labels {sorted(unknown)} missing in intent_tiers")
+        # The tier of each model label, in label order, and the tiers in first-seen
+        # order (ties between tiers go to the first, as max() over a dict did).
+        label_tiers = [settings.intent_tiers[x] for x in self.model.labels]
+        self._tier_labels = tuple(
+            (tier, tuple(i for i, t in enumerate(label_tiers) if t == tier))
+            for tier in dict.fromkeys(label_tiers)
+        )
 
     def classify(self, body: Mapping[str, Any]) -> Classification:
         """Tier, intent and signals of ``body`` (a parsed chat completions request).
@@ -92,81 +100,90 @@ class Classifier:
     def _decide(self, body: Mapping[str, Any], use_model: bool) -> Classification:
         s = self.settings
         sig = read_signals(body, s.head_chars, s.tail_chars, s.system_chars)
-        codes = code_points(sig.sample)
-        share = cjk_share(codes)
+        sample = sig.sample
+        has_text = bool(sample) and not sample.isspace()
         tokens = self._estimate_tokens(sig)
-        has_text = bool(sig.sample.strip())
-        intent = self.model.predict(codes) if use_model and has_text else None
-        intent = self._best_intent(intent)
+        structural = self._structural(sig, tokens)
+        if structural is not None or not use_model or not has_text:
+            tier, confidence, why = structural or self._no_intent(has_text)
+            label = None
+        else:
+            tier, confidence, label, why = self._intent(sample)
 
-        tier, confidence, why = self._tier(sig, tokens, intent, has_text)
+        share = cjk_share(sample)
         chinese = share >= s.chinese_cjk_share
-        notes = [why]
+        reason = why
         if chinese:
-            notes.append(f"CJK {share:.0%} -> chinese")
-        if "tools" in sig.needs:
-            notes.append("tools")
+            reason += f"; CJK {share:.0%} -> chinese"
+        if sig.needs and "tools" in sig.needs:
+            reason += "; tools"
         if sig.response_format:
-            notes.append(f"response_format {sig.response_format}")
+            reason += f"; response_format {sig.response_format}"
         return Classification(
             tier=tier,
-            intent=intent.label if intent else None,
+            intent=label,
             confidence=confidence,
             chinese=chinese,
             cjk_share=round(share, 4),
             input_tokens=tokens,
             needs=sig.needs,
-            reason="; ".join(notes),
+            reason=reason,
         )
 
-    def _tier(
-        self, sig: Signals, tokens: int, intent: Intent | None, has_text: bool
-    ) -> tuple[str, float, str]:
-        """The tier, its confidence and the reason's first clause (see precedence)."""
+    def _structural(self, sig: Signals, tokens: int) -> tuple[str, float, str] | None:
+        """The tier that media or size force, with confidence and reason, if any."""
         s = self.settings
-        media = sorted(sig.needs & MEDIA_NEEDS)
-        if media:
-            kinds = "/".join("image" if m == "vision" else m for m in media)
-            return s.vision_tier, 1.0, f"{kinds} part -> {s.vision_tier}"
+        if sig.needs:
+            media = sorted(sig.needs & MEDIA_NEEDS)
+            if media:
+                kinds = "/".join("image" if m == "vision" else m for m in media)
+                return s.vision_tier, 1.0, f"{kinds} part -> {s.vision_tier}"
         if tokens >= s.heavy_input_tokens:
             return s.heavy_tier, 1.0, f"input ~{_kilo(tokens)} tokens -> {s.heavy_tier}"
-        if intent is None:
-            why = "no text" if not has_text else "structure only"
-            return s.fallback_tier, 1.0, f"{why} -> {s.fallback_tier}"
+        return None
 
-        tier, confidence = self._intent_tier(intent)
-        label = intent.label
+    def _no_intent(self, has_text: bool) -> tuple[str, float, str]:
+        """The fallback when no intent is read (no text, or the signals-only path)."""
+        why = "no text" if not has_text else "structure only"
+        return (
+            self.settings.fallback_tier,
+            1.0,
+            f"{why} -> {self.settings.fallback_tier}",
+        )
+
+    def _intent(self, sample: str) -> tuple[str, float, str, str]:
+        """Tier, its probability mass, the reported intent and the reason's first
+        clause, from the intent model's probabilities for ``sample``.
+
+        The tier is the one with the most probability mass over the intents mapped
+        to it (so "code 0.4, chat 0.4" is a confident default); the reported intent
+        is the most likely one inside that tier, so it never contradicts the tier.
+        """
+        s = self.settings
+        probabilities = self.model.probabilities(sample)
+        best_tier, best_mass = "", -1.0
+        members: tuple[int, ...] = ()
+        for tier, indices in self._tier_labels:
+            mass = math.fsum(map(probabilities.__getitem__, indices))
+            if mass > best_mass:
+                best_tier, best_mass, members = tier, mass, indices
+        best = max(members, key=probabilities.__getitem__)
+        label = self.model.labels[best]
+        confidence = round(best_mass, 4)
         if confidence < s.min_confidence:
             return (
                 s.fallback_tier,
                 confidence,
+                label,
                 f"intent {label} ({confidence:.2f}) below "
                 f"{s.min_confidence:.2f} -> {s.fallback_tier}",
             )
-        return tier, confidence, f"intent {label} ({confidence:.2f}) -> {tier}"
-
-    def _intent_tier(self, intent: Intent) -> tuple[str, float]:
-        """The tier with the most probability mass over the intents mapped to it."""
-        mass: dict[str, float] = {}
-        for label, p in intent.probabilities.items():
-            tier = self.settings.intent_tiers[label]
-            mass[tier] = mass.get(tier, 0.0) + p
-        tier = max(mass, key=mass.__getitem__)
-        return tier, round(mass[tier], 4)
-
-    def _best_intent(self, intent: Intent | None) -> Intent | None:
-        """``intent`` relabelled with its most likely label inside the winning tier,
-        so the reported intent never contradicts the tier."""
-        if intent is None:
-            return None
-        tier, _ = self._intent_tier(intent)
-        inside = {
-            label: p
-            for label, p in intent.probabilities.items()
-            if self.settings.intent_tiers[label] == tier
-        }
-        label = max(inside, key=inside.__getitem__)
-        return Intent(label, inside[label], intent.probabilities)
+        return (
+            best_tier,
+            confidence,
+            label,
+            f"intent {label} ({confidence:.2f}) -> {best_tier}",
+        )
 
     def _estimate_tokens(self, sig: Signals) -> int:
         """Prompt tokens from character counts plus a constant per media part."""

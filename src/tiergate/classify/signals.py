@@ -10,8 +10,7 @@ the reason a request fails.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # OpenAI part types plus the names Qwen/GLM-style providers use for the same media.
 _PART_NEEDS: dict[str, str] = {
@@ -28,12 +27,13 @@ _PART_NEEDS: dict[str, str] = {
 MEDIA_NEEDS: frozenset[str] = frozenset(_PART_NEEDS.values())
 
 
-@dataclass(frozen=True, slots=True)
-class Signals:
+class Signals(NamedTuple):
     """What the body says about itself before any model reads the text.
 
     ``sample`` is the bounded text the intent model reads; ``total_chars`` and
     ``total_utf8`` measure all text in the conversation for the token estimate.
+    (A named tuple: it is built on every request, and that is cheaper than a frozen
+    dataclass.)
     """
 
     sample: str
@@ -44,35 +44,56 @@ class Signals:
     response_format: str | None
 
 
+_NO_NEEDS: frozenset[str] = frozenset()
+
+
 def read_signals(body: Mapping[str, Any], head: int, tail: int, system: int) -> Signals:
-    """Read the signals of ``body``; malformed pieces are skipped, never raised."""
+    """Read the signals of ``body``; malformed pieces are skipped, never raised.
+
+    A message whose content is a plain string and that has no tool calls (nearly
+    every chat message) takes a short path; anything else goes through
+    :func:`_message_text`.
+    """
     messages = body.get("messages")
-    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
+    if type(messages) is not list and (
+        not isinstance(messages, Sequence) or isinstance(messages, str | bytes)
+    ):
         messages = ()
 
     texts: list[tuple[str, str]] = []
-    needs: set[str] = set()
-    media = 0
+    needs: set[str] | None = None
+    media = total_chars = total_utf8 = 0
     for message in messages:
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             continue
+        text = message.get("content")
+        if type(text) is not str or message.get("tool_calls") is not None:
+            text, part_needs, parts = _message_text(message)
+            if part_needs:
+                needs = part_needs if needs is None else needs | part_needs
+            media += parts
         role = message.get("role")
-        text, part_needs, parts = _message_text(message)
-        needs |= part_needs
-        media += parts
-        texts.append((role if isinstance(role, str) else "", text))
+        texts.append((role if type(role) is str else "", text))
+        total_chars += len(text)
+        total_utf8 += _utf8_length(text)
 
-    needs |= _body_needs(body)
-    total_chars = sum(len(text) for _, text in texts)
-    total_utf8 = sum(len(text.encode("utf-8", "surrogatepass")) for _, text in texts)
+    body_needs = _body_needs(body)
+    if body_needs:
+        needs = body_needs if needs is None else needs | body_needs
+    response_format = body.get("response_format")
     return Signals(
-        sample=_sample(texts, head, tail, system),
-        total_chars=total_chars,
-        total_utf8=total_utf8,
-        media_parts=media,
-        needs=frozenset(needs),
-        response_format=_response_format(body.get("response_format")),
+        _sample(texts, head, tail, system),
+        total_chars,
+        total_utf8,
+        media,
+        frozenset(needs) if needs else _NO_NEEDS,
+        _response_format(response_format) if response_format is not None else None,
     )
+
+
+def _utf8_length(text: str) -> int:
+    """UTF-8 length of ``text``; an ASCII string (known to CPython) is not encoded."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _message_text(message: Mapping[str, Any]) -> tuple[str, set[str], int]:
@@ -116,10 +137,10 @@ def _body_needs(body: Mapping[str, Any]) -> set[str]:
     """Capabilities asked for outside the messages: tools and audio output."""
     needs: set[str] = set()
     tools = body.get("tools") or body.get("functions")
-    if isinstance(tools, Sequence) and not isinstance(tools, str | bytes) and tools:
+    if tools and isinstance(tools, Sequence) and not isinstance(tools, str | bytes):
         needs.add("tools")
     modalities = body.get("modalities")
-    if isinstance(modalities, Sequence) and "audio" in modalities:
+    if modalities and isinstance(modalities, Sequence) and "audio" in modalities:
         needs.add("audio")
     return needs
 
@@ -140,14 +161,21 @@ def _sample(texts: list[tuple[str, str]], head: int, tail: int, system: int) -> 
     at the end ("... what is wrong with this code?"), so both ends are kept. When no
     user message has text, the last message with text stands in (e.g. a tool result).
     """
-    user = next((t for role, t in reversed(texts) if role == "user" and t.strip()), "")
-    if not user:
-        user = next((t for _, t in reversed(texts) if t.strip()), "")
+    user = fallback = ""
+    for role, text in reversed(texts):
+        if text and not text.isspace():
+            if role == "user":
+                user = text
+                break
+            fallback = fallback or text
+    user = user or fallback
     if len(user) > head + tail:
         user = user[:head] + "\n" + (user[-tail:] if tail else "")
-    sys_text = next((t for role, t in texts if role in ("system", "developer")), "")
-    if sys_text and system:
-        return sys_text[:system] + "\n" + user
+    if not system:
+        return user
+    for role, text in texts:
+        if role in ("system", "developer"):
+            return text[:system] + "\n" + user if text else user
     return user
 
 

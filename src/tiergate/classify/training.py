@@ -18,7 +18,8 @@ import json
 import logging
 import random
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,7 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from tiergate.classify.features import N_FEATURES_BITS, code_points, featurize
+from tiergate.classify.features import (
+    Term,
+    featurize,
+    term_text,
+    terms,
+    text_term,
+)
 from tiergate.classify.intent import IntentModel
 from tiergate.classify.settings import INTENTS, ClassifierSettings
 
@@ -34,7 +41,10 @@ logger = logging.getLogger(__name__)
 
 SEED = 20240601
 HELDOUT_SHARE = 0.2
-C_REGULARIZATION = 1.0
+C_REGULARIZATION = 0.5
+# A term must occur in this many training prompts to enter the vocabulary: a term
+# seen once is mostly noise (a name, a number's neighbour) and only grows the file.
+MIN_DOCUMENT_FREQUENCY = 2
 VISION_TRAIN_SAMPLE = 300  # per large vision source; they only teach "short question"
 VISION_EVAL_SAMPLE = 200
 # A 1x1 PNG: the eval rows of vision sources carry an image part as a real one would.
@@ -297,22 +307,42 @@ def split(
     return order[cut:], order[:cut]
 
 
-def matrix(texts: Iterable[str], settings: ClassifierSettings) -> Any:
-    """Sparse feature matrix of ``texts``, truncated as the serving path truncates."""
+def sample_text(text: str, settings: ClassifierSettings) -> str:
+    """``text`` cut to its head and tail as the serving path cuts a user message."""
+    if len(text) > settings.head_chars + settings.tail_chars:
+        tail = text[-settings.tail_chars :] if settings.tail_chars else ""
+        return text[: settings.head_chars] + "\n" + tail
+    return text
+
+
+def vocabulary(texts: Iterable[str]) -> tuple[str, ...]:
+    """Terms (stored form) found in at least MIN_DOCUMENT_FREQUENCY of ``texts``,
+    sorted so that the same data gives the same file."""
+    frequency: Counter[Term] = Counter()
+    for text in texts:
+        frequency.update(set(terms(text)))
+    kept = (term_text(t) for t, n in frequency.items() if n >= MIN_DOCUMENT_FREQUENCY)
+    return tuple(sorted(kept))
+
+
+def matrix(texts: Iterable[str], index: dict[Term, int]) -> Any:
+    """Sparse feature matrix of ``texts`` over ``index``, built by the serving
+    featurizer itself."""
     from scipy.sparse import csr_matrix
 
     indptr, indices, values = [0], [], []
-    limit = settings.head_chars + settings.tail_chars
     for text in texts:
-        if len(text) > limit:
-            text = text[: settings.head_chars] + "\n" + text[-settings.tail_chars :]
-        index, vals = featurize(code_points(text))
-        indices.append(index)
-        values.append(vals)
-        indptr.append(indptr[-1] + index.size)
+        ids, vals = featurize(text, index)
+        indices += ids
+        values += vals
+        indptr.append(len(indices))
     return csr_matrix(
-        (np.concatenate(values), np.concatenate(indices), np.array(indptr)),
-        shape=(len(indptr) - 1, 1 << N_FEATURES_BITS),
+        (
+            np.array(values, dtype=np.float64),
+            np.array(indices, dtype=np.int64),
+            np.array(indptr, dtype=np.int64),
+        ),
+        shape=(len(indptr) - 1, len(index)),
     )
 
 
@@ -323,7 +353,9 @@ def fit(
     from sklearn.linear_model import LogisticRegression
 
     labels = tuple(label for label in INTENTS if any(e.intent == label for e in train))
-    x = matrix((e.text for e in train), settings)
+    texts = [sample_text(e.text, settings) for e in train]
+    terms_ = vocabulary(texts)
+    x = matrix(texts, {text_term(t): i for i, t in enumerate(terms_)})
     y = np.array([labels.index(e.intent) for e in train])
     clf = LogisticRegression(
         C=C_REGULARIZATION, max_iter=3000, class_weight="balanced", tol=1e-4
@@ -334,7 +366,7 @@ def fit(
     if len(labels) == 2:  # sklearn gives one column for two classes
         weights = np.hstack([-weights / 2, weights / 2])
         bias = np.array([-bias[0] / 2, bias[0] / 2], dtype=np.float32)
-    return IntentModel(labels, weights, bias, N_FEATURES_BITS, meta)
+    return IntentModel.from_float(labels, terms_, weights, bias, meta)
 
 
 def eval_row(example: Example, settings: ClassifierSettings) -> dict[str, Any]:
@@ -386,17 +418,27 @@ def build(
     report_dir: Path,
     settings: ClassifierSettings | None = None,
     use_authored: bool = True,
+    hold_out: Sequence[str] = (),
 ) -> BuildResult:
     """Train the intent model from ``data_dir`` and write it to ``out``.
 
     Also writes, under ``report_dir``: ``heldout.jsonl`` (the held-out split of the
     trained-on sources), ``heldout_vision.jsonl`` (held-out vision questions with an
     image part), ``unseen_belle.jsonl`` / ``unseen_cmmlu.jsonl`` (sources never
-    trained on, when present) and ``train.jsonl``. Raises ValueError when
-    ``data_dir`` holds no usable source.
+    trained on, when present) and ``train.jsonl``. Each source named in
+    ``hold_out`` is left out of training entirely and all its rows go to
+    ``unseen_<source>.jsonl``. Raises ValueError when ``data_dir`` holds no usable
+    source or ``hold_out`` names an unknown one.
     """
     settings = settings or ClassifierSettings()
     sources = load_trainable(data_dir)
+    unknown = sorted(set(hold_out) - set(sources))
+    if unknown:
+        raise ValueError(
+            f"cannot hold out {', '.join(unknown)}: known sources are "
+            f"{', '.join(sorted(sources))}"
+        )
+    held_sources = {name: sources.pop(name) for name in hold_out}
     train: list[Example] = []
     heldout: list[Example] = []
     counts: dict[str, dict[str, int]] = {}
@@ -425,9 +467,11 @@ def build(
 
     meta = {
         "seed": SEED,
+        "held_out_sources": sorted(held_sources),
         "heldout_share": HELDOUT_SHARE,
         "C": C_REGULARIZATION,
-        "ngram": [1, 4],
+        "features": "word/CJK-char tokens, bigrams, 2 edge tokens; sublinear, L2",
+        "min_document_frequency": MIN_DOCUMENT_FREQUENCY,
         "sources": counts,
         "train_rows": len(train),
         "head_chars": settings.head_chars,
@@ -445,10 +489,15 @@ def build(
     write_jsonl(files["train"], (eval_row(e, settings) for e in train))
     write_jsonl(files["heldout"], (eval_row(e, settings) for e in heldout))
     write_jsonl(files["heldout_vision"], vision_eval)
-    for name, rows in (
+    unseen = [
+        (f"unseen_{name}", [eval_row(e, settings) for e in examples])
+        for name, examples in sorted(held_sources.items())
+    ]
+    unseen += [
         ("unseen_belle", belle_rows(data_dir)),
         ("unseen_cmmlu", cmmlu_rows(data_dir)),
-    ):
+    ]
+    for name, rows in unseen:
         if rows:
             files[name] = report_dir / f"{name}.jsonl"
             write_jsonl(files[name], rows)

@@ -29,6 +29,15 @@ def train(
     report_dir: Annotated[
         Path, typer.Option(help="Where to write the split and eval files.")
     ] = Path("build/classifier"),
+    hold_out: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hold-out",
+            help="Leave this trainable source (e.g. vicuna_bench) out of training "
+            "entirely and evaluate on all of it; repeatable. Use with --out, so "
+            "the shipped model is not replaced.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Rebuild the intent model (fixed seed and split) and evaluate it."""
@@ -41,12 +50,16 @@ def train(
     if not data_dir.is_dir():
         raise typer.BadParameter(f"{data_dir} is not a folder", param_hint="--data-dir")
     try:
-        result = build(data_dir, out, report_dir)
+        result = build(data_dir, out, report_dir, hold_out=hold_out or ())
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--data-dir") from exc
 
     classifier = Classifier(ClassifierSettings(), IntentModel.load(out))
-    summary: dict[str, object] = {"model": str(out), "sources": result.counts}
+    summary: dict[str, object] = {
+        "model": str(out),
+        "held_out_sources": sorted(hold_out or ()),
+        "sources": result.counts,
+    }
     for name, path in result.files.items():
         if name != "train":
             summary[name] = evaluate(classifier, read_rows(path)).as_dict()
