@@ -31,10 +31,16 @@ def _decide(
     config = config or parse_config(None)
     served = {m for _, _, dep in config.deployments() for m in dep.models}
     policy = Policy(config, config.build_catalog(), served)
-    request = {"model": model, "messages": [{"role": "user", "content": content}], **body}
+    request = {
+        "model": model,
+        "messages": [{"role": "user", "content": content}],
+        **body,
+    }
     overrides = Overrides.from_headers(headers or {})
     auto = model == "auto" and overrides.tier is None
-    classification = classifier.classify(request) if auto else classifier.signals(request)
+    classification = (
+        classifier.classify(request) if auto else classifier.signals(request)
+    )
     observed = latency or {}
     return policy.decide(
         request, classification, overrides, key, "us-east", lambda m, r: observed.get(m)
@@ -80,7 +86,11 @@ def test_image_never_reaches_a_model_without_vision(classifier: Classifier) -> N
     """An image part selects vision models only, even when the tier is forced."""
     decision = _decide(classifier, [IMAGE])
     assert decision.tier == "vision"
-    assert set(decision.models) <= {"Qwen/Qwen3-Omni-30B", "Qwen/Qwen3-VL-32B", "glm-4.6v"}
+    assert set(decision.models) <= {
+        "Qwen/Qwen3-Omni-30B",
+        "Qwen/Qwen3-VL-32B",
+        "glm-4.6v",
+    }
 
     with pytest.raises(Unroutable, match="lacks vision"):
         _decide(classifier, [IMAGE], headers={"x-tiergate-tier": "default"})
@@ -88,20 +98,27 @@ def test_image_never_reaches_a_model_without_vision(classifier: Classifier) -> N
 
 def test_image_only_chinese_context_prefers_glm_vision(classifier: Classifier) -> None:
     """An image with a Chinese question goes to glm-4.6v first."""
-    decision = _decide(classifier, [{"type": "text", "text": "这张图片里有什么？"}, IMAGE])
+    decision = _decide(
+        classifier, [{"type": "text", "text": "这张图片里有什么？"}, IMAGE]
+    )
     assert decision.models[0] == "glm-4.6v"
 
 
 def test_context_window_is_respected(classifier: Classifier) -> None:
-    """A model whose context cannot hold input + max_tokens is skipped, with a reason."""
+    """A model whose context cannot hold input + max_tokens is skipped, and why."""
     config = parse_config({"catalog": {"deepseek-v4-flash": {"context_window": 1000}}})
     decision = _decide(classifier, "word " * 600, config=config, max_tokens=800)
     assert "deepseek-v4-flash" not in decision.models
     assert "context" in decision.reason
 
     with pytest.raises(Unroutable):
-        _decide(classifier, "word " * 600, model="deepseek-v4-flash", config=config,
-                max_tokens=800)
+        _decide(
+            classifier,
+            "word " * 600,
+            model="deepseek-v4-flash",
+            config=config,
+            max_tokens=800,
+        )
 
 
 def test_very_long_prompt_goes_heavy(classifier: Classifier) -> None:
@@ -132,7 +149,9 @@ def test_excluded_by_config_and_key(classifier: Classifier) -> None:
     config = parse_config({"exclude_models": ["deepseek-v4-flash"]})
     assert "deepseek-v4-flash" not in _decide(classifier, "hello", config=config).models
 
-    key = KeyPolicy(id="team", key_env="X", exclude_tiers=["heavy"], exclude_models=["glm-5"])
+    key = KeyPolicy(
+        id="team", key_env="X", exclude_tiers=["heavy"], exclude_models=["glm-5"]
+    )
     with pytest.raises(Forbidden, match="heavy"):
         _decide(classifier, "hello", model="tier:heavy", key=key)
     assert "glm-5" not in _decide(classifier, "你好，今天天气怎么样？", key=key).models
@@ -150,7 +169,10 @@ def test_max_latency_picks_cheapest_that_fits(classifier: Classifier) -> None:
     """With a latency budget the cheapest candidate whose p99 fits goes first."""
     observed = {"kimi-k2.5": 900.0, "deepseek-r1": 300.0, "Qwen/Qwen3.5-397B": 250.0}
     decision = _decide(
-        classifier, "x", model="tier:reasoning", latency=observed,
+        classifier,
+        "x",
+        model="tier:reasoning",
+        latency=observed,
         headers={"x-tiergate-max-latency-ms": "400"},
     )
     assert decision.models[0] == "Qwen/Qwen3.5-397B"  # 2.34 $/M < 2.50 $/M
@@ -160,7 +182,10 @@ def test_max_latency_picks_cheapest_that_fits(classifier: Classifier) -> None:
 def test_max_latency_none_fits_says_so(classifier: Classifier) -> None:
     """When no p99 fits, the order stays and the reason says why."""
     decision = _decide(
-        classifier, "x", model="tier:reasoning", latency={"kimi-k2.5": 900.0},
+        classifier,
+        "x",
+        model="tier:reasoning",
+        latency={"kimi-k2.5": 900.0},
         headers={"x-tiergate-max-latency-ms": "100"},
     )
     assert decision.models[0] == "kimi-k2.5"
@@ -170,13 +195,21 @@ def test_max_latency_none_fits_says_so(classifier: Classifier) -> None:
 def test_max_cost_filters_and_refuses(classifier: Classifier) -> None:
     """A cost cap drops candidates over it; unknown prices never fit."""
     decision = _decide(
-        classifier, "x", model="tier:reasoning", max_tokens=1000,
+        classifier,
+        "x",
+        model="tier:reasoning",
+        max_tokens=1000,
         headers={"x-tiergate-max-cost-usd": "0.0026"},
     )
     assert decision.models == ("deepseek-r1", "Qwen/Qwen3.5-397B")
 
     with pytest.raises(Unroutable, match="unknown"):
-        _decide(classifier, [IMAGE], model="glm-4.6v", headers={"x-tiergate-max-cost-usd": "1"})
+        _decide(
+            classifier,
+            [IMAGE],
+            model="glm-4.6v",
+            headers={"x-tiergate-max-cost-usd": "1"},
+        )
 
 
 def test_bad_header_and_unknown_names(classifier: Classifier) -> None:

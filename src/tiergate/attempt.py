@@ -45,7 +45,6 @@ from tiergate.errors import (
     UpstreamConnectError,
     UpstreamError,
     UpstreamStatus,
-    UpstreamTimeout,
 )
 from tiergate.health import Health
 from tiergate.upstream import Deadline, iter_chunks
@@ -252,16 +251,10 @@ class Attempter:
         upstream = target.upstream
         deadline = Deadline.for_attempt(request.end, upstream.timeouts)
         started = time.monotonic()
-        # aiohttp rounds long timeouts up to whole seconds; this bound is exact.
-        try:
-            async with asyncio.timeout(max(0.0, request.remaining())):
-                response = await upstream.send(body_for(target), deadline)
-                if not stream:
-                    body = await upstream.read_all(response, deadline)
-        except TimeoutError as error:
-            raise UpstreamTimeout(
-                f"{upstream.id}: request deadline reached", deployment=upstream.id
-            ) from error
+        # upstream.send makes aiohttp hold the request's exact end (no rounding).
+        response = await upstream.send(body_for(target), deadline)
+        if not stream:
+            body = await upstream.read_all(response, deadline)
 
         if not stream:
             now = time.monotonic()

@@ -282,7 +282,8 @@ def _check_consistency(config: Config) -> None:
             seen.add(dep.id)
             if dep.region not in config.regions:
                 raise ValueError(
-                    f"{where}.region: {dep.region!r} is not one of regions {config.regions}"
+                    f"{where}.region: {dep.region!r} is not one of regions "
+                    f"{config.regions}"
                 )
             for model in dep.models:
                 if model not in catalog:

@@ -101,8 +101,8 @@ class Policy:
         self._check_tier_allowed(tier, key)
 
         models = self._allowed(models, key, tier, requested)
-        models, why = self._constrained(models, body, classification)
-        reasons.extend(why)
+        models, skipped = self._constrained(models, body, classification)
+        reasons.extend(skipped)
         if overrides.max_cost_usd is not None:
             models, why = self._within_cost(models, body, classification, overrides)
             reasons.append(why)
@@ -153,7 +153,8 @@ class Policy:
         spec = self._config.tiers.get(tier)
         if spec is None:
             raise UnknownModel(
-                f"unknown tier {tier!r}; configured tiers: {', '.join(self._config.tiers)}",
+                f"unknown tier {tier!r}; configured tiers: "
+                f"{', '.join(self._config.tiers)}",
                 param="model",
             )
         if classification.chinese and spec.chinese_candidates:
@@ -227,8 +228,8 @@ class Policy:
         fits = [m for m in models if (cost := estimates[m]) is not None and cost <= cap]
         if not fits:
             raise Unroutable(
-                f"no candidate fits x-tiergate-max-cost-usd {cap:g} for ~{answer} answer "
-                "tokens (unknown prices never fit): "
+                f"no candidate fits x-tiergate-max-cost-usd {cap:g} for ~{answer} "
+                "answer tokens (unknown prices never fit): "
                 + ", ".join(f"{m} {_money(estimates[m])}" for m in models),
                 code="over_cost_limit",
             )

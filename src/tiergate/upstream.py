@@ -30,6 +30,7 @@ from tiergate.errors import (
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_BODY = 64 * 1024
+_NO_ROUNDING = float("inf")
 
 
 @dataclass(slots=True)
@@ -126,6 +127,9 @@ class Upstream:
             total=remaining,
             sock_connect=min(deadline.connect_s, remaining),
             sock_read=sock_read,
+            # aiohttp rounds timeouts over ceil_threshold up to whole seconds, which
+            # would let a request outlive the caller's deadline by up to a second.
+            ceil_threshold=_NO_ROUNDING,
         )
         try:
             if first_byte < sock_read:

@@ -24,7 +24,9 @@ async def test_non_streaming_answer_and_headers(client: AsyncOpenAI) -> None:
     """A plain request is answered by a catalog model with the tiergate headers set."""
     raw = await client.chat.completions.with_raw_response.create(
         model="auto",
-        messages=[{"role": "user", "content": "Write a short note thanking a colleague."}],
+        messages=[
+            {"role": "user", "content": "Write a short note thanking a colleague."}
+        ],
         max_tokens=30,
     )
     completion = raw.parse()
@@ -42,8 +44,10 @@ async def test_non_streaming_answer_and_headers(client: AsyncOpenAI) -> None:
     assert cost == pytest.approx(completion.usage.completion_tokens * 0.25 / 1e6)
 
 
-async def test_streaming_without_usage_hides_the_usage_chunk(client: AsyncOpenAI) -> None:
-    """A stream the caller asked no usage for carries none, though the gateway priced it."""
+async def test_streaming_without_usage_hides_the_usage_chunk(
+    client: AsyncOpenAI,
+) -> None:
+    """A stream with no usage asked for carries none, though the gateway priced it."""
     stream = await client.chat.completions.create(
         model="deepseek-v4-flash",
         messages=[{"role": "user", "content": "Tell me about the sea."}],
@@ -162,7 +166,9 @@ async def test_reasoning_content_is_relayed(client: AsyncOpenAI) -> None:
         max_tokens=40,
     )
     extra = completion.choices[0].message.model_extra or {}
-    assert isinstance(extra.get("reasoning_content"), str) and extra["reasoning_content"]
+    assert (
+        isinstance(extra.get("reasoning_content"), str) and extra["reasoning_content"]
+    )
 
 
 async def test_tier_model_and_region_header(gateway: LiveGateway) -> None:
@@ -179,8 +185,10 @@ async def test_tier_model_and_region_header(gateway: LiveGateway) -> None:
     assert raw.headers["x-tiergate-region"] == "apac"
 
 
-async def test_models_endpoint_lists_served_models_with_prices(client: AsyncOpenAI) -> None:
-    """/v1/models lists the catalog models the config serves, priced; unknown is null."""
+async def test_models_endpoint_lists_served_models_with_prices(
+    client: AsyncOpenAI,
+) -> None:
+    """/v1/models lists the models the config serves, priced; unknown is null."""
     page = await client.models.list()
     by_id = {m.id: m for m in page.data}
 

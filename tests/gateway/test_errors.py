@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,10 @@ from tests.conftest import GatewayFactory, LiveGateway
 OK_MESSAGES = [{"role": "user", "content": "hi"}]
 
 
+def _body(messages: str, extra: str = "") -> bytes:
+    return f'{{"model": "auto", "messages": {messages}{extra}}}'.encode()
+
+
 @dataclass
 class Answer:
     status: int
@@ -27,15 +31,19 @@ class Answer:
         return json.loads(self.body)
 
 
-async def _request(gateway: LiveGateway, method: str, path: str, content: bytes = b"") -> Answer:
-    async with aiohttp.ClientSession() as http:
-        async with http.request(
+async def _request(
+    gateway: LiveGateway, method: str, path: str, content: bytes = b""
+) -> Answer:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(
             method,
             f"{gateway.url}{path}",
             data=content,
             headers={"content-type": "application/json"},
-        ) as response:
-            return Answer(response.status, response.headers.copy(), await response.read())
+        ) as response,
+    ):
+        return Answer(response.status, response.headers.copy(), await response.read())
 
 
 async def _post(gateway: LiveGateway, content: bytes) -> Answer:
@@ -59,22 +67,24 @@ def _assert_error(response: Answer, status: int, code: str) -> None:
         (b'{"model": "auto"}', "invalid_request"),
         (b'{"model": "auto", "messages": []}', "invalid_request"),
         (b'{"messages": [{"role": "user", "content": "hi"}]}', "invalid_request"),
-        (b'{"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}', "invalid_request"),
         (
-            b'{"model": "auto", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}',
+            b'{"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}',
             "invalid_request",
         ),
         (
-            b'{"model": "auto", "messages": [{"role": "user", "content": [{"type": "pdf"}]}]}',
+            _body('[{"role": "user", "content": [{"type": "image_url"}]}]'),
             "invalid_request",
         ),
+        (_body('[{"role": "user", "content": [{"type": "pdf"}]}]'), "invalid_request"),
         (
-            b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}',
+            _body('[{"role": "user", "content": "x"}]', ', "max_tokens": -1'),
             "invalid_request",
         ),
     ],
 )
-async def test_malformed_requests_get_400(gateway: LiveGateway, content: bytes, code: str) -> None:
+async def test_malformed_requests_get_400(
+    gateway: LiveGateway, content: bytes, code: str
+) -> None:
     """Each malformed body is a 400 with a message and code."""
     _assert_error(await _post(gateway, content), 400, code)
 
@@ -97,7 +107,11 @@ async def test_unknown_tier_is_404(client: AsyncOpenAI) -> None:
 async def test_body_over_limit_is_413(make_gateway: GatewayFactory) -> None:
     """A body over limits.max_body_bytes is refused with 413 before it is parsed."""
     live = await make_gateway(limits={"max_body_bytes": 1000})
-    big = b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"a" * 2000 + b'"}]}'
+    big = (
+        b'{"model": "auto", "messages": [{"role": "user", "content": "'
+        + b"a" * 2000
+        + b'"}]}'
+    )
     _assert_error(await _post(live, big), 413, "request_too_large")
 
 
@@ -109,7 +123,12 @@ async def test_image_to_model_without_vision_is_400(client: AsyncOpenAI) -> None
             messages=[
                 {
                     "role": "user",
-                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}],
+                    "content": [
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "data:image/png;base64,AA=="},
+                        }
+                    ],
                 }
             ],
         )
@@ -120,7 +139,9 @@ async def test_bad_region_header_is_400(client: AsyncOpenAI) -> None:
     """An unknown x-tiergate-region is a 400 naming the valid regions."""
     with pytest.raises(openai.BadRequestError) as caught:
         await client.chat.completions.create(
-            model="auto", messages=OK_MESSAGES, extra_headers={"x-tiergate-region": "mars"}
+            model="auto",
+            messages=OK_MESSAGES,
+            extra_headers={"x-tiergate-region": "mars"},
         )
     assert "us-east" in caught.value.body["message"]
 
@@ -135,7 +156,9 @@ async def test_unknown_route_and_method(gateway: LiveGateway) -> None:
 
 async def test_non_ascii_passes_byte_for_byte(gateway: LiveGateway) -> None:
     """Non-ASCII text in the answer reaches the caller as the provider sent it."""
-    body = '{"model": "glm-5", "messages": [{"role": "user", "content": "长城有多长？"}]}'
+    body = (
+        '{"model": "glm-5", "messages": [{"role": "user", "content": "长城有多长？"}]}'
+    )
     response = await _post(gateway, body.encode())
     assert response.status == 200
     assert response.headers["content-type"] == "application/json"

@@ -11,7 +11,9 @@ from tiergate.sim import Fleet
 HELLO = [{"role": "user", "content": "hello"}]
 
 
-async def test_max_latency_uses_observed_p99(fleet: Fleet, make_gateway: GatewayFactory) -> None:
+async def test_max_latency_uses_observed_p99(
+    fleet: Fleet, make_gateway: GatewayFactory
+) -> None:
     """x-tiergate-max-latency-ms skips a model whose observed p99 is over budget."""
     await fleet.set_faults([{"kind": "latency", "model": "kimi-k2.5", "extra_ms": 400}])
     live = await make_gateway()
@@ -37,7 +39,11 @@ async def test_keys_authenticate_and_restrict(
     """With keys configured: no key or a wrong key is 401; an excluded tier is 403."""
     monkeypatch.setenv("TEAM_A_KEY", "sk-team-a-secret")
     live = await make_gateway(
-        auth={"keys": [{"id": "team-a", "key_env": "TEAM_A_KEY", "exclude_tiers": ["heavy"]}]}
+        auth={
+            "keys": [
+                {"id": "team-a", "key_env": "TEAM_A_KEY", "exclude_tiers": ["heavy"]}
+            ]
+        }
     )
     async with live.client(api_key="sk-wrong") as wrong:
         with pytest.raises(openai.AuthenticationError) as caught:

@@ -27,7 +27,9 @@ async def test_llm_deadline_falls_back_to_trained_model(
     assert raw.headers["x-tiergate-tier"] == "reasoning"
 
 
-async def test_llm_answer_is_used_or_reported(fleet: Fleet, make_gateway: GatewayFactory) -> None:
+async def test_llm_answer_is_used_or_reported(
+    fleet: Fleet, make_gateway: GatewayFactory
+) -> None:
     """Within the deadline the classify model is asked; the reason names its verdict."""
     before = fleet.stats()["total_requests"]
     live = await make_gateway(classifier=LLM_ON)

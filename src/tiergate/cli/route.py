@@ -31,8 +31,8 @@ def route(
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Print the tier, model order and reason for a request; nothing is sent."""
-    from tiergate.cli.serve import _load
     from tiergate.classify.pipeline import Classifier
+    from tiergate.cli.serve import _load
     from tiergate.errors import TiergateError
     from tiergate.policy import Overrides, Policy
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 import itertools
+import logging
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,7 @@ class _Request:
     # a pending receive(), which must not be mistaken for the caller leaving.
     finishing: bool = False
     first_sent: float | None = None
+    completed: float | None = None
     tokens: Tokens | None = None
 
 
@@ -205,6 +206,7 @@ class ChatCompletions:
         req.response_started = True
         req.finishing = True
         await send({"type": "http.response.body", "body": outcome.body})
+        req.completed = time.monotonic()
         return 200
 
     async def _relay(self, outcome: Outcome, req: _Request, send: Send) -> int:
@@ -217,38 +219,56 @@ class ChatCompletions:
         req.response_started = True
 
         status = 200
-        more = {"type": "http.response.body", "body": b"", "more_body": True}
-        first = relay.feed(outcome.first_chunk)
-        if first:
-            await send({**more, "body": first})
-        req.first_sent = time.monotonic()
-        assert outcome.rest is not None
+        rest = outcome.rest
+        assert rest is not None
         try:
-            async for chunk in outcome.rest:
-                data = relay.feed(chunk)
-                if data:
-                    await send({**more, "body": data})
-            tail = relay.flush()
-            if not relay.complete:
-                raise StreamInterrupted(
-                    f"{outcome.target.upstream.id}: stream ended without [DONE]",
-                    deployment=outcome.target.upstream.id,
-                )
+            tail = await self._forward(relay, outcome, req, send)
         except UpstreamError as exc:
             tail = relay.flush() + error_event(
-                f"the upstream stream from {outcome.target.upstream.id} broke before the "
-                f"answer was complete ({exc.code}); the answer above is truncated",
+                f"the upstream stream from {outcome.target.upstream.id} broke before "
+                f"the answer was complete ({exc.code}); the answer above is truncated",
                 exc.code or "stream_interrupted",
             )
             status = exc.status
             self.rt.health.failure(outcome.target.upstream.id, exc.code or "stream")
-        finally:
-            await outcome.rest.aclose()
+            await rest.aclose()
         req.finishing = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+        req.completed = time.monotonic()
+        if req.first_sent is None:
+            req.first_sent = req.completed
+        if relay.done:
+            await _drain(rest)
 
         req.tokens = _tokens(relay.usage, req, relay.text)
         return status
+
+    async def _forward(
+        self, relay: StreamRelay, outcome: Outcome, req: _Request, send: Send
+    ) -> bytes:
+        """Send events as they come until ``[DONE]``; returns the last bytes, which
+        go out with the end of the response. Sending the end as soon as ``[DONE]``
+        is seen saves the caller waiting for the provider's end of body."""
+        assert outcome.rest is not None
+        pending = relay.feed(outcome.first_chunk)
+        while not relay.done:
+            if pending:
+                await send(
+                    {"type": "http.response.body", "body": pending, "more_body": True}
+                )
+                if req.first_sent is None:
+                    req.first_sent = time.monotonic()
+            chunk = await anext(outcome.rest, None)
+            if chunk is None:
+                tail = relay.flush()
+                if not relay.complete:
+                    raise StreamInterrupted(
+                        f"{outcome.target.upstream.id}: stream ended without [DONE]",
+                        deployment=outcome.target.upstream.id,
+                    )
+                return tail
+            pending = relay.feed(chunk)
+        return pending + relay.flush()
 
     def _result_headers(self, req: _Request) -> list[tuple[bytes, bytes]]:
         assert req.decision is not None and req.outcome is not None
@@ -270,7 +290,7 @@ class ChatCompletions:
         return headers
 
     def _record(self, req: _Request, status: int, error: TiergateError | None) -> None:
-        now_mono = time.monotonic()
+        now_mono = req.completed or time.monotonic()
         outcome, decision = req.outcome, req.decision
         record = RequestRecord(
             request_id=req.request_id,
@@ -397,7 +417,8 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(
-            f"request body of {int(declared)} bytes exceeds limits.max_body_bytes ({limit})"
+            f"request body of {int(declared)} bytes exceeds "
+            f"limits.max_body_bytes ({limit})"
         )
     chunks: list[bytes] = []
     size = 0
@@ -412,6 +433,19 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _drain(rest: AsyncGenerator[bytes, None]) -> None:
+    """Read the provider's body to its end after ``[DONE]`` so its keep-alive
+    connection goes back to the pool. The end is almost always in the same read; a
+    provider that stalls there is cut off by the stream's idle limit."""
+    try:
+        async for _ in rest:
+            pass
+    except UpstreamError:
+        pass
+    finally:
+        await rest.aclose()
 
 
 async def _watch_disconnect(

@@ -8,6 +8,7 @@ graceful shutdown, whose last step closes the runtime, which flushes the ledger.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ async def serve(config: Config, options: ServeOptions) -> None:
     try:
         runtime = Runtime(config)
         app = build_app(runtime)
+        _tune_gc()
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -84,3 +86,14 @@ def run(config: Config, options: ServeOptions) -> None:
         asyncio.run(serve(config, options))
     else:
         uvloop.run(serve(config, options))
+
+
+def _tune_gc() -> None:
+    """Move everything built at start (catalog, classifier, pools) out of the
+    collector's sight and collect young objects less often. A request allocates a
+    few hundred short-lived objects, almost none in cycles, so the default gen0
+    threshold (700) ran a collection every couple of requests; this cuts the
+    gateway's CPU per request and its pause-driven tail latency."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)

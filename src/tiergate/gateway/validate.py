@@ -40,7 +40,8 @@ def check_request(body: Mapping[str, Any]) -> None:
     model = body.get("model")
     if model is None:
         raise InvalidRequest(
-            "missing required parameter 'model' (a catalog model, tier:<name> or 'auto')",
+            "missing required parameter 'model' "
+            "(a catalog model, tier:<name> or 'auto')",
             param="model",
         )
     if not isinstance(model, str) or not model.strip():
@@ -84,7 +85,8 @@ def _check_part(part: Any, where: str) -> None:
     kind = part.get("type")
     if kind not in PART_TYPES:
         raise InvalidRequest(
-            f"{where}.type must be one of {', '.join(sorted(PART_TYPES))}, got {kind!r}",
+            f"{where}.type must be one of {', '.join(sorted(PART_TYPES))}, "
+            f"got {kind!r}",
             param=f"{where}.type",
         )
     if kind == "text" and not isinstance(part.get("text"), str):
@@ -101,7 +103,8 @@ def _check_part(part: Any, where: str) -> None:
             and isinstance(audio.get("format"), str)
         ):
             raise InvalidRequest(
-                f"{where}.input_audio must be an object with string 'data' and 'format'",
+                f"{where}.input_audio must be an object with string 'data' "
+                "and 'format'",
                 param=f"{where}.input_audio",
             )
 
