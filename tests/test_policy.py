@@ -220,3 +220,12 @@ def test_bad_header_and_unknown_names(classifier: Classifier) -> None:
         _decide(classifier, "x", model="gpt-5")
     with pytest.raises(UnknownModel):
         _decide(classifier, "x", headers={"x-tiergate-tier": "turbo"})
+
+
+def test_chinese_math_is_reasoning_on_glm(classifier: Classifier) -> None:
+    """Chinese math keeps the reasoning tier and takes GLM first, Kimi next."""
+    decision = _decide(
+        classifier, "小明有5个苹果，吃了2个，又买了3个。他现在有几个苹果？请写出步骤。"
+    )
+    assert decision.tier == "reasoning"
+    assert decision.models[:2] == ("glm-5", "kimi-k2.5")

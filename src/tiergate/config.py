@@ -214,7 +214,8 @@ def default_tiers() -> dict[str, dict[str, Any]]:
         },
         "reasoning": {
             "candidates": ["kimi-k2.5", "deepseek-r1", "Qwen/Qwen3.5-397B"],
-            "chinese_candidates": ["kimi-k2.5", "glm-5"],
+            # Chinese math: GLM's Chinese lead first, Kimi's math lead as failover.
+            "chinese_candidates": ["glm-5", "kimi-k2.5"],
         },
         "vision": {
             "candidates": ["Qwen/Qwen3-Omni-30B", "Qwen/Qwen3-VL-32B", "glm-4.6v"],
