@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 import tempfile
@@ -65,6 +66,7 @@ class Target:
     name: str
     url: str
     processes: dict[str, int]
+    model: str = MODEL
 
 
 @dataclass(slots=True)
@@ -92,9 +94,9 @@ class ClosedLoopResult:
     cpu_ms_per_request: dict[str, float]
 
 
-def request_body(stream: bool) -> bytes:
+def request_body(stream: bool, model: str = MODEL) -> bytes:
     body: dict[str, object] = {
-        "model": MODEL,
+        "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
         "max_tokens": 16,
     }
@@ -143,7 +145,7 @@ async def open_loop(
     duration_s: float,
 ) -> OpenLoopResult:
     """Send at fixed arrival times (i / rate), never waiting for earlier answers."""
-    body = request_body(stream)
+    body = request_body(stream, target.model)
     count = int(rate * duration_s)
     latencies: list[float] = []
     lags: list[float] = []
@@ -189,7 +191,7 @@ async def closed_loop(
     duration_s: float,
 ) -> ClosedLoopResult:
     """``concurrency`` workers, each sending its next request when one finishes."""
-    body = request_body(stream)
+    body = request_body(stream, target.model)
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + duration_s
@@ -338,6 +340,7 @@ async def measure(args: argparse.Namespace, console: Console) -> Figures:
         upstream, gateway, direct, through = await start_children(
             workdir, not args.no_ledger, overlay or {}
         )
+        through = dataclasses.replace(through, model=args.gateway_model)
         console.print(
             f"upstream pid {upstream.pid} at {direct.url}\n"
             f"gateway  pid {gateway.pid} at {through.url}"
@@ -445,6 +448,11 @@ def parse_args() -> argparse.Namespace:
         "--no-ledger", action="store_true", help="run the gateway without a ledger"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--gateway-model",
+        default=MODEL,
+        help="model sent through the gateway: 'auto' adds classification to the path",
+    )
     parser.add_argument(
         "--overlay",
         type=Path,
