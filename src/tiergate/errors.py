@@ -4,6 +4,7 @@
 
     TiergateError                 base; carries an HTTP status and OpenAI error fields
     ├── ConfigError               the YAML file or the environment is wrong (at start)
+    ├── StartupError              the ledger store or Redis cannot be reached (at start)
     ├── RequestError              the caller's request is wrong (4xx, never retried)
     │   ├── InvalidJSON           400 body is not JSON
     │   ├── InvalidRequest        400 body is JSON but not a valid chat request
@@ -69,6 +70,13 @@ class ConfigError(TiergateError):
     """The configuration is invalid; the message names the field path."""
 
     type = "config_error"
+
+
+class StartupError(TiergateError):
+    """Something the config names cannot be reached at start (the ledger store,
+    Redis); the message says which and which field to check."""
+
+    type = "startup_error"
 
 
 class RequestError(TiergateError):

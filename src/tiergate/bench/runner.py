@@ -109,10 +109,10 @@ async def run_bench(options: BenchOptions, console: Console) -> BenchResult:
     child, base_url = gateway_process(
         options.log_path, sim=simulated, config=options.config, ledger=options.db
     )
-    # Ledger times are epoch seconds taken by the gateway; a small margin keeps the
-    # first request even if the clocks of the two processes differ by a hair.
-    since = time.time() - 1.0
     async with child:
+        # Ledger times are the gateway's epoch seconds, on this machine's clock, and
+        # the gateway is up now: everything received from here on is this run's.
+        since = time.time()
         console.print(
             f"gateway at {base_url}: {options.requests_per_region} requests per region "
             f"x {len(options.regions)} regions, concurrency {options.concurrency}"

@@ -62,6 +62,7 @@ def report(
     from tiergate.bench import report as rep
     from tiergate.catalog import load_default_catalog
     from tiergate.ledger import DEFAULT_LEDGER_URL
+    from tiergate.ledger.store import LedgerOpenError, LedgerURLError
 
     url = db or os.environ.get(LEDGER_URL_ENV) or DEFAULT_LEDGER_URL
     try:
@@ -69,7 +70,11 @@ def report(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
 
-    records = asyncio.run(_fetch(url, start))
+    try:
+        records = asyncio.run(_fetch(url, start))
+    except (LedgerOpenError, LedgerURLError) as exc:
+        typer.echo(f"tiergate report: {exc}", err=True)
+        raise typer.Exit(2) from None
     result = rep.build_report(records, load_default_catalog())
     if output_format is ReportFormat.json:
         typer.echo(rep.to_json(result))
@@ -84,8 +89,14 @@ def report(
 
 async def _fetch(url: str, since: float | None) -> list[RequestRecord]:
     from tiergate.ledger import open_store
+    from tiergate.ledger.store import LedgerOpenError
 
     store = open_store(url)
+    path = getattr(store, "path", None)
+    if path is not None and path != ":memory:" and not Path(path).exists():
+        raise LedgerOpenError(
+            f"no ledger at {path!r}: give --db or TIERGATE_LEDGER_URL"
+        )
     await store.open()
     try:
         return await store.fetch(since=since)

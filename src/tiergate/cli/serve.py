@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from tiergate.cli.app import app
-from tiergate.errors import ConfigError
+from tiergate.errors import ConfigError, TiergateError
 
 
 def _load(config_file: Path | None):  # type: ignore[no-untyped-def]
@@ -67,9 +67,13 @@ def serve(
     )
     where = f"http://{options.host}:{options.port}/v1"
     typer.echo(
-        f"tiergate listening on {where}" + (" (with SIMULATED fleet)" if sim else "")
+        f"tiergate starting on {where}" + (" (with SIMULATED fleet)" if sim else "")
     )
-    run(config, options)
+    try:
+        run(config, options)
+    except TiergateError as error:
+        typer.echo(f"tiergate: {error.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

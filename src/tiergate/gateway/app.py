@@ -29,9 +29,11 @@ def _json(data: Any, status: int = 200) -> Response:
     )
 
 
-def build_app(runtime: Runtime, *, manage_lifespan: bool = True) -> _FastPath:
-    """The ASGI app over ``runtime``. With ``manage_lifespan`` the app starts and
-    closes the runtime itself (the normal case under uvicorn)."""
+def build_app(
+    runtime: Runtime, *, start_runtime: bool = True, close_runtime: bool = True
+) -> _FastPath:
+    """The ASGI app over ``runtime``. The app starts the runtime at lifespan
+    startup and closes it at lifespan shutdown unless told the caller does."""
 
     async def models(request: Request) -> Response:
         return _json({"object": "list", "data": _model_list(runtime)})
@@ -54,12 +56,12 @@ def build_app(runtime: Runtime, *, manage_lifespan: bool = True) -> _FastPath:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if manage_lifespan:
+        if start_runtime:
             await runtime.start()
         try:
             yield
         finally:
-            if manage_lifespan:
+            if close_runtime:
                 await runtime.close()
 
     chat = ChatCompletions(runtime)

@@ -71,6 +71,8 @@ class Runtime:
             )
             self.metrics.watch_ledger(self.ledger)
         self.prober = Prober(self.health, self.upstreams, config.breaker)
+        # What start() got running, so close() after a failed start is safe.
+        self._started: set[str] = set()
         self.shared: SharedHealth | None = None
         if config.state.backend == "redis":
             self.shared = SharedHealth(
@@ -96,17 +98,19 @@ class Runtime:
         self.prober.start()
         if self.ledger is not None:
             await self.ledger.start()
+            self._started.add("ledger")
         if self.shared is not None:
             await self.shared.start()
+            self._started.add("shared")
         for upstream in self.upstreams:
             self.metrics.set_breaker(upstream.id, BreakerState.CLOSED.value)
 
     async def close(self) -> None:
         """Flush the ledger first (nothing completed may be lost), then the pools."""
         await self.prober.stop()
-        if self.shared is not None:
+        if self.shared is not None and "shared" in self._started:
             await self.shared.close()
-        if self.ledger is not None:
+        if self.ledger is not None and "ledger" in self._started:
             await self.ledger.close()
         for upstream in self.upstreams:
             await upstream.close()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from tiergate.config import Config, simulated_providers
+from tiergate.errors import StartupError
 from tiergate.gateway.app import build_app
 from tiergate.gateway.runtime import Runtime
 
@@ -53,7 +54,11 @@ async def serve(config: Config, options: ServeOptions) -> None:
 
     try:
         runtime = Runtime(config)
-        app = build_app(runtime)
+        await _start(runtime)
+        # Closing (which flushes the ledger) must happen in the lifespan shutdown:
+        # uvicorn re-raises SIGTERM as soon as serve() returns, so code after it
+        # would never run.
+        app = build_app(runtime, start_runtime=False)
         _tune_gc()
         server = uvicorn.Server(
             uvicorn.Config(
@@ -86,6 +91,26 @@ def run(config: Config, options: ServeOptions) -> None:
         asyncio.run(serve(config, options))
     else:
         uvloop.run(serve(config, options))
+
+
+async def _start(runtime: Runtime) -> None:
+    """Start the runtime, turning an unreachable ledger or Redis into one clear
+    ``StartupError`` instead of a traceback from deep in a driver."""
+    from redis.exceptions import RedisError
+
+    from tiergate.ledger.store import LedgerOpenError
+
+    try:
+        await runtime.start()
+    except LedgerOpenError as error:
+        await runtime.close()
+        raise StartupError(str(error)) from error
+    except (RedisError, OSError) as error:
+        await runtime.close()
+        raise StartupError(
+            "state.backend is redis but Redis at state.redis_url does not answer: "
+            f"{error}"
+        ) from error
 
 
 def _tune_gc() -> None:

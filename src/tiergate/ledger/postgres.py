@@ -24,6 +24,7 @@ from tiergate.ledger.schema import (
     pending,
     to_row,
 )
+from tiergate.ledger.store import LedgerOpenError
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +54,19 @@ class PostgresStore:
     async def open(self) -> None:
         if self._pool is not None:
             return
-        if self.schema is not None:
-            await self._create_schema()
         settings = {"search_path": f'"{self.schema}"'} if self.schema else None
-        self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=self._pool_size, server_settings=settings
-        )
-        await self.migrate()
+        try:
+            if self.schema is not None:
+                await self._create_schema()
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self._pool_size, server_settings=settings
+            )
+            await self.migrate()
+        except (OSError, asyncpg.PostgresError) as error:
+            await self.close()
+            raise LedgerOpenError(
+                f"cannot open the PostgreSQL ledger: {error} (check ledger.url / --db)"
+            ) from error
 
     async def migrate(self) -> int:
         async with self._conn().acquire() as conn, conn.transaction():

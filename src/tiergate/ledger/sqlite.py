@@ -8,6 +8,7 @@ do not both create the table.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from tiergate.ledger.schema import (
     pending,
     to_row,
 )
+from tiergate.ledger.store import LedgerOpenError
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +46,19 @@ class SQLiteStore:
         if self._db is not None:
             return
         # isolation_level=None: transactions are explicit below, never implicit.
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self.migrate()
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=5000")
+            await self.migrate()
+        except sqlite3.Error as error:
+            # Close the connection's thread too, or the process could not exit.
+            await self.close()
+            raise LedgerOpenError(
+                f"cannot open the SQLite ledger {self.path!r}: {error} "
+                "(ledger.url / --db must name a SQLite file tiergate writes)"
+            ) from error
 
     async def migrate(self) -> int:
         db = self._conn()

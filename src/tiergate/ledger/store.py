@@ -48,6 +48,11 @@ class LedgerURLError(ValueError):
     """A ledger URL names no store tiergate knows (``ledger`` in the config)."""
 
 
+class LedgerOpenError(RuntimeError):
+    """The ledger store exists in the config but cannot be opened: the file is not a
+    SQLite database, the server does not answer, or the credentials are refused."""
+
+
 def open_store(url: str) -> Store:
     """A store for ``url``, not yet opened (call ``await store.open()``).
 
