@@ -36,6 +36,9 @@ import random
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from tiergate.balance import Balancer, Target
 from tiergate.config import Hedging, Retry
@@ -68,6 +71,8 @@ class Outcome:
     started: float
     first_byte: float
     body: bytes = b""
+    # The parsed non-streaming answer (checked to be a JSON object).
+    answer: dict[str, Any] | None = None
     first_chunk: bytes = b""
     rest: AsyncGenerator[bytes, None] | None = None
     hedged: bool = False
@@ -99,6 +104,7 @@ class _Run:
     # Deployments that refused a connection: not retried by this request, since a
     # refusal means down, not busy, and a backoff would only delay the failover.
     refused: set[str] = field(default_factory=set)
+    waited: bool = False
 
 
 class Attempter:
@@ -224,6 +230,13 @@ class Attempter:
         try:
             return await self._one(target, body_for, run.deadline, stream)
         except UpstreamStatus as error:
+            if error.upstream_status in CREDENTIAL_STATUSES:
+                # Our key for this provider is wrong, not the caller's request: the
+                # deployment counts as failed and is not tried again by this
+                # request, and another provider may well answer.
+                self._failed(run, target, error)
+                run.refused.add(target.upstream.id)
+                return None
             if not error.retriable:
                 self._health.release(target.upstream.id)
                 raise
@@ -257,12 +270,13 @@ class Attempter:
             body = await upstream.read_all(response, deadline)
 
         if not stream:
+            answer = _parse_answer(upstream.id, body)
             now = time.monotonic()
             self._health.success(upstream.id, (now - started) * 1000)
             self._health.observe_latency(
                 target.model, upstream.region, False, (now - started) * 1000
             )
-            return Outcome(target, 0, [], started, now, body=body)
+            return Outcome(target, 0, [], started, now, body=body, answer=answer)
 
         chunks = iter_chunks(upstream, response, deadline)
         try:
@@ -394,20 +408,29 @@ class Attempter:
             await asyncio.sleep(delay)
 
     async def _wait_for_cooldown(self, run: _Run) -> bool:
-        """With nothing usable now, sleep until the soonest Retry-After ends, if that
-        fits the deadline. Returns False when waiting cannot help."""
+        """With nothing usable now, sleep once until the soonest Retry-After or open
+        breaker ends, if that fits the deadline. Returns False when waiting cannot
+        help; a request waits at most once, so a provider that keeps answering 429
+        gets a clear 503 instead of holding the caller to its deadline."""
+        if run.waited:
+            return False
         pending = [w for w in self._cooldowns(run.models) if w > 0]
         if not pending:
             return False
         soonest = min(pending)
         if soonest >= run.deadline.remaining():
             return False
+        run.waited = True
         await asyncio.sleep(soonest)
         return True
 
     def _cooldowns(self, models: tuple[str, ...]) -> list[float]:
+        """Seconds until each deployment of ``models`` may take traffic again."""
         return [
-            self._health.cooldown_remaining(u.id)
+            max(
+                self._health.cooldown_remaining(u.id),
+                self._health.open_remaining(u.id),
+            )
             for model in models
             for u in self._balancer.deployments_for(model)
         ]
@@ -429,6 +452,26 @@ class Attempter:
     def _notify_fallback(self, from_model: str, to_model: str) -> None:
         if self._on_fallback is not None:
             self._on_fallback(from_model, to_model)
+
+
+CREDENTIAL_STATUSES = frozenset({401, 403})
+
+
+def _parse_answer(dep_id: str, body: bytes) -> dict[str, Any]:
+    """The provider's JSON answer; a 200 that is not a JSON object is that
+    deployment's failure (a proxy's HTML page, a truncated body), so another
+    deployment gets the request."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise UpstreamError(
+            f"{dep_id}: answer is not a JSON object",
+            deployment=dep_id,
+            code="upstream_bad_response",
+        )
+    return answer
 
 
 def _refused(error: UpstreamError) -> bool:

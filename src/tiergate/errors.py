@@ -9,6 +9,7 @@
     │   ├── InvalidJSON           400 body is not JSON
     │   ├── InvalidRequest        400 body is JSON but not a valid chat request
     │   ├── BodyTooLarge          413 body over ``limits.max_body_bytes``
+    │   ├── UnsupportedMediaType  415 not JSON, or a compressed body
     │   ├── AuthError             401 missing or unknown gateway key
     │   ├── Forbidden             403 the key may not use that tier or model
     │   ├── UnknownModel          404 ``model`` is no catalog model, tier or ``auto``
@@ -95,6 +96,11 @@ class InvalidRequest(RequestError):
 class BodyTooLarge(RequestError):
     status = 413
     code = "request_too_large"
+
+
+class UnsupportedMediaType(RequestError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class AuthError(RequestError):

@@ -180,6 +180,13 @@ class Health:
             dep.probe_in_flight = True
         return True
 
+    def open_remaining(self, dep_id: str) -> float:
+        """Seconds until an open breaker lets a probe through (0 when not open)."""
+        dep = self._deps[dep_id]
+        if dep.state is not BreakerState.OPEN:
+            return 0.0
+        return max(0.0, dep.opened_at + dep.open_for - self._clock())
+
     def cooldown_remaining(self, dep_id: str) -> float:
         return max(0.0, self._deps[dep_id].cooldown_until - self._clock())
 

@@ -14,6 +14,7 @@ whatever the headers say:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -70,8 +71,10 @@ def _positive(headers: Mapping[str, str], name: str) -> float | None:
         value = float(raw)
     except ValueError:
         raise InvalidRequest(f"header {name} must be a number, got {raw!r}") from None
-    if not value > 0:
-        raise InvalidRequest(f"header {name} must be positive, got {raw!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise InvalidRequest(
+            f"header {name} must be a positive finite number, got {raw!r}"
+        )
     return value
 
 

@@ -73,16 +73,25 @@ class Upstream:
         )
         # Parsed once: aiohttp would otherwise parse the string on every request.
         self._url = yarl.URL(dep.base_url.rstrip("/") + "/chat/completions")
+        key = api_key_for(provider, dep)
         self._headers = {
-            "Authorization": f"Bearer {api_key_for(provider, dep)}",
+            "Authorization": f"Bearer {key}",
             "Content-Type": "application/json",
         }
+        self._key = key.encode()
         self._max_connections = dep.max_connections
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         # Never show the key: the headers are left out on purpose.
         return f"Upstream({self.id!r}, {str(self._url)!r})"
+
+    def redact(self, raw: bytes) -> bytes:
+        """``raw`` with this deployment's API key removed: providers sometimes echo
+        the Authorization header in their error messages."""
+        if len(self._key) >= 8 and self._key in raw:
+            return raw.replace(self._key, b"[redacted]")
+        return raw
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -172,7 +181,7 @@ class Upstream:
             f"{self.id}: upstream answered {response.status}",
             deployment=self.id,
             upstream_status=response.status,
-            body=raw,
+            body=self.redact(raw),
             retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
         )
 

@@ -88,13 +88,13 @@ async def test_connection_error_fails_over(
 
 @pytest.mark.parametrize(
     ("status", "caller_sees"),
-    [(400, 400), (401, 502), (403, 502), (404, 404), (422, 422)],
+    [(400, 400), (404, 404), (422, 422)],
 )
 async def test_client_errors_are_never_retried(
     fleet: Fleet, make_gateway: GatewayFactory, status: int, caller_sees: int
 ) -> None:
-    """400/401/403/404/422 reach exactly one upstream; the caller gets the provider's
-    error (a rejected gateway credential as a 502, since it is not the caller's)."""
+    """400/404/422 reach exactly one upstream and the caller gets the provider's
+    error as it was."""
     gw = await make_gateway(
         providers=providers(fleet, TWO_PROVIDERS), timeouts=FAST_TIMEOUTS
     )
@@ -117,6 +117,30 @@ async def test_client_errors_are_never_retried(
 
     assert raised.value.status_code == caller_sees
     assert delta(before, counts(fleet)) == {"deepseek-us-east": 1}
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_rejected_credentials_fail_over_once(
+    fleet: Fleet, make_gateway: GatewayFactory, status: int
+) -> None:
+    """A provider refusing the gateway's key is not retried, but another provider
+    answers: one bad key is never an outage."""
+    gw = await make_gateway(
+        providers=providers(fleet, TWO_PROVIDERS), timeouts=FAST_TIMEOUTS
+    )
+    await fleet.set_faults(
+        [{"kind": "error", "status": status, "provider": "deepseek"}]
+    )
+    before = counts(fleet)
+    async with gw.client() as client:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="deepseek-v4-flash", messages=PROMPT, max_tokens=5
+        )
+
+    calls = delta(before, counts(fleet))
+    assert raw.headers["x-tiergate-provider"] != "deepseek"
+    assert all(n == 1 for name, n in calls.items() if name.startswith("deepseek-"))
+    assert gw.runtime.health.get("deepseek-us-east").failures == 1
 
 
 async def test_retries_of_one_deployment_back_off_exponentially(

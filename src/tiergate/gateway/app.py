@@ -74,10 +74,14 @@ def build_app(
         Route("/metrics", metrics, methods=["GET"]),
     ]
     app = Starlette(
-        routes=routes,
+        routes=[],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
+    # No 307 to a slash-less path: an OpenAI client does not follow it for a POST,
+    # so a trailing slash gets a clear 404 in OpenAI's format instead.
+    app.router.redirect_slashes = False
+    app.router.routes.extend(routes)
     return _FastPath(app, chat)
 
 

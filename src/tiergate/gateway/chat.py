@@ -31,6 +31,7 @@ from tiergate.errors import (
     NoDeploymentAvailable,
     StreamInterrupted,
     TiergateError,
+    UnsupportedMediaType,
     UpstreamError,
     UpstreamStatus,
 )
@@ -109,6 +110,7 @@ class ChatCompletions:
         error: TiergateError | None = None
         watcher: asyncio.Task[None] | None = None
         try:
+            _check_media(headers)
             raw = await _read_body(receive, headers, self._limit)
             watcher = asyncio.get_running_loop().create_task(
                 _watch_disconnect(receive, req, asyncio.current_task())
@@ -118,7 +120,7 @@ class ChatCompletions:
             error = exc
             status = exc.status
             if not req.response_started:
-                await _send_error(send, exc, req)
+                status = await _send_error(send, exc, req)
         except asyncio.CancelledError:
             if not req.disconnected:
                 raise
@@ -163,9 +165,10 @@ class ChatCompletions:
             lambda model, r: health.latency(model, r, stream, 99.0),
         )
 
+        # A caller may shorten the operator's deadline, never lengthen it.
         timeout_s = self.rt.config.timeouts.total_s
         if overrides.timeout_ms is not None:
-            timeout_s = overrides.timeout_ms / 1000
+            timeout_s = min(timeout_s, overrides.timeout_ms / 1000)
         tier = self.rt.config.tiers.get(decision.tier)
         outcome = req.outcome = await self.rt.attempter.run(
             decision.models,
@@ -186,15 +189,8 @@ class ChatCompletions:
         return classifier.classify(body) if needs_intent else classifier.signals(body)
 
     async def _respond(self, outcome: Outcome, req: _Request, send: Send) -> int:
-        try:
-            answer = orjson.loads(outcome.body)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(
-                f"{outcome.target.upstream.id}: answer is not JSON",
-                deployment=outcome.target.upstream.id,
-                code="upstream_bad_response",
-            ) from None
-        usage = answer.get("usage") if isinstance(answer, dict) else None
+        answer = outcome.answer or {}
+        usage = answer.get("usage")
         req.tokens = _tokens(usage, req, lambda: _answer_text(answer))
 
         headers = self._result_headers(req)
@@ -309,6 +305,9 @@ class ChatCompletions:
         if isinstance(error, NoDeploymentAvailable):
             record.tried = list(error.tried)
             record.attempts = len(error.tried)
+        elif isinstance(error, UpstreamError):
+            record.deployment = error.deployment
+            record.attempts = max(record.attempts, 1)
         if outcome is not None:
             _fill_outcome(record, req, outcome, self.rt)
         self.rt.record(record)
@@ -412,6 +411,23 @@ def _headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
+def _check_media(headers: dict[str, str]) -> None:
+    """Only JSON, uncompressed. Refusing form and text bodies also keeps a browser
+    page from posting to an open local gateway with a 'simple' cross-site request."""
+    kind = headers.get("content-type")
+    if kind is not None:
+        media = kind.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"content-type {media!r} is not supported; send application/json"
+            )
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            f"content-encoding {encoding!r} is not supported; send it uncompressed"
+        )
+
+
 async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     """The whole request body; BodyTooLarge as soon as it passes ``limit``."""
     declared = headers.get("content-length")
@@ -464,7 +480,8 @@ async def _watch_disconnect(
             return
 
 
-async def _send_error(send: Send, error: TiergateError, req: _Request) -> None:
+async def _send_error(send: Send, error: TiergateError, req: _Request) -> int:
+    """Send ``error`` in OpenAI's format; returns the status sent."""
     if isinstance(error, UpstreamStatus) and not error.retriable:
         status, body = _passthrough(error)
     else:
@@ -478,7 +495,9 @@ async def _send_error(send: Send, error: TiergateError, req: _Request) -> None:
         await send(
             {"type": "http.response.start", "status": status, "headers": headers}
         )
+        req.finishing = True
         await send({"type": "http.response.body", "body": body})
+    return status
 
 
 def _passthrough(error: UpstreamStatus) -> tuple[int, bytes]:
