@@ -414,10 +414,17 @@ class Attempter:
         gets a clear 503 instead of holding the caller to its deadline."""
         if run.waited:
             return False
-        pending = [w for w in self._cooldowns(run.models) if w > 0]
+        deployments = [
+            u.id for model in run.models for u in self._balancer.deployments_for(model)
+        ]
+        cooling = [self._health.cooldown_remaining(d) for d in deployments]
+        pending = [w for w in cooling if w > 0]
         if not pending:
+            # Only breakers are open: everything is down, and the caller is better
+            # served by a fast 503 than by waiting for a probe.
             return False
-        soonest = min(pending)
+        opening = [self._health.open_remaining(d) for d in deployments]
+        soonest = min(pending + [w for w in opening if w > 0])
         if soonest >= run.deadline.remaining():
             return False
         run.waited = True

@@ -6,7 +6,11 @@ import pytest
 
 from tiergate.bench.chaos import DRILLS, ChaosOptions
 
-SHORT = ChaosOptions(duration_s=6.0, rate=40.0, concurrency=64, seed=3)
+# Generous timing bounds here (the issue asks for that in tests); `tiergate chaos`
+# holds the drills to the issue's exact figures.
+SHORT = ChaosOptions(
+    duration_s=6.0, rate=40.0, concurrency=64, seed=3, timing_slack=4.0
+)
 
 
 @pytest.mark.slow

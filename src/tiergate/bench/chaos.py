@@ -55,6 +55,10 @@ class ChaosOptions:
     concurrency: int = 64
     seed: int = 0
     time_scale: float = 1.0
+    # Multiplies the timing bounds (503 p99, p99 ratio, deadline margin). The drills
+    # keep 1.0, the figures; the test suite, sharing two cores with
+    # everything else, checks the same behaviour with generous bounds.
+    timing_slack: float = 1.0
 
 
 @dataclass(slots=True)
@@ -358,7 +362,7 @@ async def drill_region_down(options: ChaosOptions) -> DrillResult:
     moved = [s for s in late if s.deployment and not s.deployment.endswith("us-east")]
     p99_base, p99_after = _p(baseline, 99), _p(after, 99)
     ratio = p99_after / p99_base if baseline and after else float("inf")
-    passed = not failed_plain and ratio <= 2.0 and bool(after)
+    passed = not failed_plain and ratio <= 2.0 * options.timing_slack and bool(after)
     return DrillResult(
         "region-down",
         passed,
@@ -485,7 +489,8 @@ async def drill_hang(options: ChaosOptions) -> DrillResult:
             if at >= h.epoch(hang_at)
         ]
 
-    over = [s for s in samples if s.latency > s.deadline_s * 1.1]
+    margin = 1 + 0.1 * options.timing_slack
+    over = [s for s in samples if s.latency > s.deadline_s * margin]
     worst = max((s.latency / s.deadline_s for s in samples), default=0.0)
     failed = [s for s in samples if not s.ok]
     return DrillResult(
@@ -654,7 +659,7 @@ async def drill_all_down(options: ChaosOptions) -> DrillResult:
     recovered = (max(failing_after) if failing_after else up_at) - up_at
     first_ok = next((s.end - up_at for s in after if s.ok), float("nan"))
     passed = (
-        p99 < 0.050
+        p99 < 0.050 * options.timing_slack
         and len(unavailable) == len(fresh) > 0
         and piled <= max(3, base_flight)
         and recovered <= probe_s + 1.0

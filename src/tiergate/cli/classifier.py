@@ -82,7 +82,7 @@ def eval_(
 ) -> None:
     """Accuracy, per-tier precision/recall, confusion matrix and timing on a file."""
     from tiergate.classify.evaluate import EvalDataError, evaluate, read_rows
-    from tiergate.classify.intent import IntentModel
+    from tiergate.classify.intent import IntentModel, IntentModelError
     from tiergate.classify.pipeline import Classifier
     from tiergate.classify.settings import ClassifierSettings
 
@@ -90,7 +90,10 @@ def eval_(
         rows = read_rows(data)
     except (OSError, EvalDataError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from exc
-    classifier = Classifier(ClassifierSettings(), IntentModel.load(model))
+    try:
+        classifier = Classifier(ClassifierSettings(), IntentModel.load(model))
+    except IntentModelError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from None
     report = evaluate(classifier, rows)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))

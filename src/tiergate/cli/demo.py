@@ -111,6 +111,7 @@ def bench(
     from tiergate.bench.runner import BenchOptions, run_bench
     from tiergate.bench.workload import WorkloadError
     from tiergate.errors import ConfigError
+    from tiergate.ledger.store import LedgerOpenError, LedgerURLError
 
     options = BenchOptions(
         requests_per_region=requests_per_region,
@@ -120,6 +121,10 @@ def bench(
         db=db,
     )
     try:
-        _run(run_bench(options, _console()))
+        try:
+            _run(run_bench(options, _console()))
+        except (LedgerURLError, LedgerOpenError) as exc:
+            typer.echo(f"tiergate bench: {exc}", err=True)
+            raise typer.Exit(2) from None
     except (ConfigError, ProcessStartError, WorkloadError, ValueError) as exc:
         _fail(str(exc))

@@ -83,7 +83,11 @@ def report(
     else:
         rep.render_table(result, Console())
     if plot_path is not None:
-        rep.plot(result, plot_path)
+        try:
+            rep.plot(result, plot_path)
+        except OSError as exc:
+            typer.echo(f"tiergate report: cannot write {plot_path}: {exc}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(f"plot written to {plot_path}", err=True)
 
 

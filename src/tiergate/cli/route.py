@@ -31,6 +31,7 @@ def route(
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Print the tier, model order and reason for a request; nothing is sent."""
+    from tiergate.classify.intent import IntentModelError
     from tiergate.classify.pipeline import Classifier
     from tiergate.cli.serve import _load
     from tiergate.errors import TiergateError
@@ -44,7 +45,11 @@ def route(
 
     served = {m for _, _, dep in config.deployments() for m in dep.models}
     policy = Policy(config, config.build_catalog(), served)
-    classifier = Classifier(config.classifier)
+    try:
+        classifier = Classifier(config.classifier)
+    except IntentModelError as error:
+        typer.echo(f"classifier.model_path: {error}", err=True)
+        raise typer.Exit(2) from None
     try:
         overrides = Overrides.from_headers(headers)
         auto = overrides.tier is None and body.get("model") == "auto"
@@ -79,7 +84,11 @@ def route(
 
 def _request_body(text: str | None, file: Path | None, model: str) -> dict[str, Any]:
     if file is not None:
-        raw = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        try:
+            raw = sys.stdin.read() if str(file) == "-" else file.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            typer.echo(f"cannot read {file}: {error}", err=True)
+            raise typer.Exit(2) from None
         try:
             body = json.loads(raw)
         except json.JSONDecodeError as error:

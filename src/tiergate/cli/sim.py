@@ -53,7 +53,7 @@ def sim(
     )
     try:
         _run(fleet_run)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         console.print(f"[red]cannot start the simulated fleet:[/red] {exc}")
         console.print("Choose another --base-port (or 0 for ephemeral ports).")
         raise typer.Exit(code=1) from exc

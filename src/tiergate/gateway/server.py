@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from tiergate.classify.intent import IntentModelError
 from tiergate.config import Config, simulated_providers
 from tiergate.errors import StartupError
 from tiergate.gateway.app import build_app
@@ -47,13 +48,19 @@ async def serve(config: Config, options: ServeOptions) -> None:
     if options.sim:
         from tiergate.sim import Fleet
 
-        fleet = Fleet(base_port=options.sim_base_port, seed=options.sim_seed)
-        await fleet.start()
+        try:
+            fleet = Fleet(base_port=options.sim_base_port, seed=options.sim_seed)
+            await fleet.start()
+        except (OSError, ValueError) as error:
+            raise StartupError(f"--sim-base-port: {error}") from error
         if options.rebuild_for_fleet:
             config = with_fleet_endpoints(config, fleet.endpoints)
 
     try:
-        runtime = Runtime(config)
+        try:
+            runtime = Runtime(config)
+        except IntentModelError as error:
+            raise StartupError(f"classifier.model_path: {error}") from error
         await _start(runtime)
         # Closing (which flushes the ledger) must happen in the lifespan shutdown:
         # uvicorn re-raises SIGTERM as soon as serve() returns, so code after it

@@ -78,6 +78,14 @@ class Fleet:
     ) -> None:
         if time_scale < 0:
             raise ValueError(f"time_scale must be >= 0, got {time_scale}")
+        last = base_port + len(layout.PROVIDERS) * len(layout.REGIONS) - 1
+        if base_port != 0 and not (base_port >= 2 and last <= 65535):
+            raise ValueError(
+                f"base port {base_port} puts the fleet on ports "
+                f"{base_port - 1}..{last}; "
+                "give 0 (ephemeral ports) or a port from 2 to "
+                f"{65536 - len(layout.PROVIDERS) * len(layout.REGIONS)}"
+            )
         self._host = host
         self._base_port = base_port
         names = ModelNames(catalog if catalog is not None else load_default_catalog())
