@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
 from tiergate.cli.app import app
+from tiergate.loop import run as run_loop
 
 T = TypeVar("T")
 
@@ -85,7 +84,7 @@ def chaos(
         mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
         console.print(f"{mark} {result.name}: {result.summary()}")
 
-    results = _run(run_drills(names, options, show))
+    results = run_loop(run_drills(names, options, show))
 
     table = Table(title="tiergate chaos drills (SIMULATED fleet)", show_lines=True)
     table.add_column("drill")
@@ -114,13 +113,3 @@ def chaos(
         json_out.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     if not all(r.passed for r in results):
         raise typer.Exit(1)
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when available: the load, the fleet and the gateway share one
-    event loop, and every spare cycle keeps the measured latencies honest."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)

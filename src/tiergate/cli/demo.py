@@ -6,29 +6,18 @@ inside the commands so that ``tiergate --help`` stays fast.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from tiergate.cli.app import app
+from tiergate.loop import run as run_loop
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 T = TypeVar("T")
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on uvloop when available (the client side of the load
-    needs every spare cycle on a small machine)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
 
 
 def _console() -> Console:
@@ -71,7 +60,7 @@ def demo(
         requests=requests, concurrency=concurrency, seed=seed, out_dir=out
     )
     try:
-        _run(run_demo(options, _console()))
+        run_loop(run_demo(options, _console()))
     except (ProcessStartError, WorkloadError) as exc:
         _fail(str(exc))
 
@@ -122,7 +111,7 @@ def bench(
     )
     try:
         try:
-            _run(run_bench(options, _console()))
+            run_loop(run_bench(options, _console()))
         except (LedgerURLError, LedgerOpenError) as exc:
             typer.echo(f"tiergate bench: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tiergate.cli.app import app
+from tiergate.loop import run as run_loop
 from tiergate.sim import layout
 
 if TYPE_CHECKING:
@@ -52,21 +51,12 @@ def sim(
         ),
     )
     try:
-        _run(fleet_run)
+        run_loop(fleet_run)
     except (OSError, ValueError) as exc:
         console.print(f"[red]cannot start the simulated fleet:[/red] {exc}")
         console.print("Choose another --base-port (or 0 for ephemeral ports).")
         raise typer.Exit(code=1) from exc
     console.print("simulated fleet stopped")
-
-
-def _run(main: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
 
 
 def _print_fleet(

@@ -7,7 +7,6 @@ graceful shutdown, whose last step closes the runtime, which flushes the ledger.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from tiergate.config import Config, simulated_providers
 from tiergate.errors import StartupError
 from tiergate.gateway.app import build_app
 from tiergate.gateway.runtime import Runtime
+from tiergate.loop import run as run_loop
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +92,7 @@ async def serve(config: Config, options: ServeOptions) -> None:
 
 def run(config: Config, options: ServeOptions) -> None:
     """Blocking entry point used by ``tiergate serve``."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        asyncio.run(serve(config, options))
-    else:
-        uvloop.run(serve(config, options))
+    run_loop(serve(config, options))
 
 
 async def _start(runtime: Runtime) -> None:
