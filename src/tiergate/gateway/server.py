@@ -74,6 +74,7 @@ async def serve(config: Config, options: ServeOptions) -> None:
                 port=options.port,
                 loop="none",
                 http="httptools",
+                ws="none",
                 lifespan="on",
                 access_log=False,
                 log_level="warning",
