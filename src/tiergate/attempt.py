@@ -101,8 +101,8 @@ class _Run:
     used: dict[str, int] = field(default_factory=dict)
     attempts: int = 0
     last_model: str | None = None
-    # Deployments that refused a connection: not retried by this request, since a
-    # refusal means down, not busy, and a backoff would only delay the failover.
+    # Deployments not retried by this request: a refused connection means down, not
+    # busy, and a rejected key stays rejected; a backoff would only delay failover.
     refused: set[str] = field(default_factory=set)
     waited: bool = False
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tiergate.catalog import Catalog, Model
-from tiergate.classify.pipeline import Classification
+from tiergate.classify.pipeline import Classification, Classifier
 from tiergate.config import Config, KeyPolicy
 from tiergate.errors import Forbidden, InvalidRequest, UnknownModel, Unroutable
 
@@ -76,6 +76,17 @@ def _positive(headers: Mapping[str, str], name: str) -> float | None:
             f"header {name} must be a positive finite number, got {raw!r}"
         )
     return value
+
+
+def classify_for(
+    classifier: Classifier, body: Mapping[str, Any], overrides: Overrides
+) -> Classification:
+    """What the policy needs to know about ``body``. The intent model only runs
+    when it picks the tier (``model: auto`` and no tier header); a named model or
+    tier needs the structural signals alone, which are far cheaper."""
+    if overrides.tier is None and body.get("model") == "auto":
+        return classifier.classify(body)
+    return classifier.signals(body)
 
 
 class Policy:

@@ -127,3 +127,24 @@ async def test_ledger_records_the_status_the_caller_saw(
     rows = await store.fetch()
     await store.close()
     assert [(r.status, r.deployment is not None) for r in rows] == [(422, True)]
+
+
+async def test_null_stream_options_is_no_usage(make_gateway: GatewayFactory) -> None:
+    """stream_options: null streams like no options at all (no usage chunk)."""
+    live = await make_gateway()
+    body = (
+        b'{"model": "deepseek-v4-flash", "stream": true, "stream_options": null,'
+        b' "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}'
+    )
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{live.url}/v1/chat/completions",
+            data=body,
+            headers={"content-type": "application/json"},
+        ) as response,
+    ):
+        text = (await response.read()).decode()
+    assert response.status == 200
+    assert text.rstrip().endswith("data: [DONE]")
+    assert '"usage"' not in text

@@ -35,7 +35,7 @@ def route(
     from tiergate.classify.pipeline import Classifier
     from tiergate.cli.serve import _load
     from tiergate.errors import TiergateError
-    from tiergate.policy import Overrides, Policy
+    from tiergate.policy import Overrides, Policy, classify_for
 
     body = _request_body(text, file, model)
     config = _load(config_file)
@@ -52,8 +52,7 @@ def route(
         raise typer.Exit(2) from None
     try:
         overrides = Overrides.from_headers(headers)
-        auto = overrides.tier is None and body.get("model") == "auto"
-        classification = classifier.classify(body) if auto else classifier.signals(body)
+        classification = classify_for(classifier, body, overrides)
         decision = policy.decide(
             body,
             classification,

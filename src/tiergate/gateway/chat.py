@@ -23,7 +23,6 @@ import orjson
 
 from tiergate.attempt import Outcome
 from tiergate.balance import Target
-from tiergate.classify.pipeline import Classification
 from tiergate.cost import request_cost
 from tiergate.errors import (
     BodyTooLarge,
@@ -37,8 +36,9 @@ from tiergate.errors import (
 )
 from tiergate.gateway.relay import StreamRelay, error_event
 from tiergate.gateway.runtime import Runtime
+from tiergate.gateway.validate import parse_body
 from tiergate.ledger import RequestRecord
-from tiergate.policy import Decision, Overrides
+from tiergate.policy import Decision, Overrides, classify_for
 from tiergate.tokens import estimate_message_tokens, estimate_tokens, parse_usage
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class _Request:
     first_sent: float | None = None
     completed: float | None = None
     tokens: Tokens | None = None
+    cost: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +137,6 @@ class ChatCompletions:
     async def _serve(
         self, raw: bytes, headers: dict[str, str], req: _Request, send: Send
     ) -> int:
-        from tiergate.gateway.validate import parse_body
-
         body = req.body = parse_body(raw)
         key = self.rt.authenticate(headers.get("authorization"))
         req.key_id = key.id if key is not None else None
@@ -150,9 +149,9 @@ class ChatCompletions:
             )
         req.stream = body.get("stream") is True
 
-        classification = self._classify(body, overrides)
+        classification = classify_for(self.rt.classifier, body, overrides)
         llm = self.rt.llm_classifier
-        if llm is not None and overrides.tier is None and body.get("model") == "auto":
+        if llm is not None and classification.intent is not None:
             classification = await llm.classify(body, classification)
         health = self.rt.health
         stream = req.stream
@@ -182,21 +181,15 @@ class ChatCompletions:
             return await self._relay(outcome, req, send)
         return await self._respond(outcome, req, send)
 
-    def _classify(self, body: dict[str, Any], overrides: Overrides) -> Classification:
-        model = body.get("model")
-        needs_intent = overrides.tier is None and model == "auto"
-        classifier = self.rt.classifier
-        return classifier.classify(body) if needs_intent else classifier.signals(body)
-
     async def _respond(self, outcome: Outcome, req: _Request, send: Send) -> int:
         answer = outcome.answer or {}
         usage = answer.get("usage")
         req.tokens = _tokens(usage, req, lambda: _answer_text(answer))
+        req.cost = _cost(req, self.rt)
 
         headers = self._result_headers(req)
-        cost = _cost(req, self.rt)
-        if cost is not None:
-            headers.append((b"x-tiergate-cost-usd", f"{cost:.8f}".encode()))
+        if req.cost is not None:
+            headers.append((b"x-tiergate-cost-usd", f"{req.cost:.8f}".encode()))
         headers.append(_JSON)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         req.response_started = True
@@ -206,9 +199,8 @@ class ChatCompletions:
         return 200
 
     async def _relay(self, outcome: Outcome, req: _Request, send: Send) -> int:
-        wants_usage = bool(
-            (req.body or {}).get("stream_options", {}).get("include_usage")
-        )
+        options = (req.body or {}).get("stream_options") or {}
+        wants_usage = bool(options.get("include_usage"))
         relay = StreamRelay(strip_usage=not wants_usage)
         headers = self._result_headers(req) + _SSE
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -228,6 +220,11 @@ class ChatCompletions:
             status = exc.status
             self.rt.health.failure(outcome.target.upstream.id, exc.code or "stream")
             await rest.aclose()
+        except BaseException:
+            # The caller left (or the task is being torn down): drop the provider's
+            # stream now rather than whenever the generator is collected.
+            await rest.aclose()
+            raise
         req.finishing = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
         req.completed = time.monotonic()
@@ -237,6 +234,7 @@ class ChatCompletions:
             await _drain(rest)
 
         req.tokens = _tokens(relay.usage, req, relay.text)
+        req.cost = _cost(req, self.rt)
         return status
 
     async def _forward(
@@ -364,7 +362,7 @@ def _fill_outcome(
         record.reasoning_tokens = t.reasoning
         record.cached_tokens = t.cached
         record.tokens_estimated = t.estimated or outcome.hedged
-        record.cost_usd = _cost(req, rt)
+        record.cost_usd = req.cost
 
 
 def _answer_text(answer: Any) -> str:
